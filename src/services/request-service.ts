@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto'
+import { uuidv7 } from 'uuidv7'
+import { findAgreement } from '../config/gateway-config.js'
+import { canonicalJson } from '../domain/canonical-json.js'
+import { computeDeadlines } from '../domain/deadlines.js'
+import { actorOf, type AuditEvent, type EventType } from '../domain/events.js'
+import { decide, type Action, type Actor } from '../domain/lifecycle.js'
+import { sideOf, type Principal } from '../domain/permissions.js'
+import type { GatewayConfig, RequestType } from '../domain/types.js'
+import { problem } from '../http/problem.js'
+import type { PayloadCipher } from '../store/payload-cipher.js'
+import type { Change, RequestStore, StoredRequest } from '../store/request-store.js'
+
+export interface SubmittedBody {
+  type: RequestType
+  recipient: string
+  senderReference: string
+  priority: 'normal' | 'urgent'
+  urgency?: { requestedBy?: string }
+  legalBasis?: string
+  language: string
+  handling: { code: string }
+  custody?: { releaseDate?: string }
+  [field: string]: unknown
+}
+
+export type SubmitResult =
+  | { kind: 'created', request: StoredRequest, content: SubmittedBody }
+  | { kind: 'replayed', request: StoredRequest }
+
+/** Next pending deadline: what inbox and outbox are ordered by. */
+export function boxScore (request: Pick<StoredRequest, 'ackDue' | 'respDue' | 'acknowledgedAt'>): number {
+  if (request.ackDue !== undefined && request.acknowledgedAt === undefined) return Math.min(request.ackDue, request.respDue)
+  return request.respDue
+}
+
+export function auditEvent (request: Pick<StoredRequest, 'id' | 'type' | 'sender' | 'recipient'>, type: EventType, actor: AuditEvent['actor'], at: number, data: AuditEvent['data'] = {}): AuditEvent {
+  return {
+    type,
+    at: new Date(at).toISOString(),
+    requestId: request.id,
+    requestType: request.type,
+    sender: request.sender,
+    recipient: request.recipient,
+    actor,
+    data
+  }
+}
+
+const maxCommitAttempts = 5
+
+/** Submission, reading and every transition, as the API and the workers both need them. */
+export class RequestService {
+  constructor (
+    private readonly store: RequestStore,
+    private readonly cipher: PayloadCipher,
+    private readonly config: GatewayConfig,
+    private readonly idempotencyTtlSeconds: number,
+    private readonly now: () => number = Date.now
+  ) {}
+
+  async submit (principal: Principal, body: SubmittedBody, idempotencyKey?: string): Promise<SubmitResult> {
+    const sender = principal.authority
+    if (!this.config.authorities.some((authority) => authority.id === body.recipient)) {
+      throw problem(422, `Recipient ${body.recipient} is not a registered authority.`, { errors: [{ pointer: '/recipient', detail: 'unknown authority' }] })
+    }
+    if (body.recipient === sender) {
+      throw problem(422, 'An authority cannot send a request to itself.', { errors: [{ pointer: '/recipient', detail: 'is the sender' }] })
+    }
+    const agreement = findAgreement(this.config, sender, body.recipient, body.type, body.legalBasis as never)
+    if (agreement === undefined) {
+      const basis = body.legalBasis === undefined ? '' : ` under ${body.legalBasis}`
+      throw problem(422, `No agreement between ${sender} and ${body.recipient} covers ${body.type} requests${basis}.`, {
+        slug: 'no-agreement',
+        errors: [{ pointer: body.legalBasis === undefined ? '/recipient' : '/legalBasis', detail: 'no matching agreement' }]
+      })
+    }
+    const submittedAt = this.now()
+    const deadlines = computeDeadlines(agreement, {
+      submittedAt: new Date(submittedAt),
+      urgentBy: body.priority === 'urgent' ? body.urgency?.requestedBy : undefined,
+      custodyReleaseDate: body.custody?.releaseDate
+    })
+    const id = uuidv7()
+    const bodyText = canonicalJson(body)
+    const request: StoredRequest = {
+      id,
+      type: body.type,
+      sender,
+      recipient: body.recipient,
+      status: 'submitted',
+      version: 1,
+      senderReference: body.senderReference,
+      priority: body.priority,
+      handlingCode: body.handling.code,
+      legalBasis: agreement.legalBasis,
+      agreementId: agreement.id,
+      language: body.language,
+      submittedAt,
+      ackDue: deadlines.acknowledgement?.getTime(),
+      respDue: deadlines.response.getTime(),
+      respDueOriginal: deadlines.response.getTime(),
+      ackOverdue: false,
+      respOverdue: false,
+      sealedContent: this.cipher.seal(id, bodyText),
+      eventIds: []
+    }
+    const event = auditEvent(request, 'request.submitted', actorOf(principal), submittedAt, {
+      status: 'submitted',
+      agreementId: agreement.id,
+      legalBasis: agreement.legalBasis,
+      priority: body.priority,
+      handlingCode: body.handling.code,
+      acknowledgementDue: deadlines.acknowledgement?.toISOString() ?? null,
+      responseDue: deadlines.response.toISOString(),
+      pulledEarlierBy: deadlines.pulledEarlierBy ?? null
+    })
+    const outcome = await this.store.submit(
+      { ...request, bodyHash: createHash('sha256').update(bodyText).digest('hex') },
+      boxScore(request),
+      event,
+      { key: idempotencyKey, ttlSeconds: this.idempotencyTtlSeconds }
+    )
+    switch (outcome.outcome) {
+      case 'created':
+        return { kind: 'created', request, content: body }
+      case 'replay': {
+        const existing = await this.store.get(outcome.id)
+        if (existing === undefined) throw new Error(`request ${outcome.id} named by a replay is missing`)
+        return { kind: 'replayed', request: existing }
+      }
+      case 'idempotency_conflict':
+        throw problem(422, 'This Idempotency-Key was already used with a different request body.', { slug: 'idempotency-key-reused' })
+      case 'reference_conflict':
+        throw problem(409, `senderReference ${JSON.stringify(body.senderReference)} is already used by another request.`, {
+          slug: 'sender-reference-taken',
+          requestId: outcome.id,
+          errors: [{ pointer: '/senderReference', detail: 'already used by another request' }]
+        })
+    }
+  }
+
+  openContent (request: StoredRequest): unknown {
+    return JSON.parse(this.cipher.open(request.id, request.sealedContent))
+  }
+
+  /**
+   * A party's fetch of the full record: logged as a disclosure (who, when, which
+   * request); the recipient's first fetch also delivers the request.
+   */
+  async disclose (principal: Principal, request: StoredRequest): Promise<StoredRequest> {
+    const at = this.now()
+    const disclosure = auditEvent(request, 'request.disclosed', actorOf(principal), at, { to: principal.authority })
+    if (sideOf(principal, request) === 'recipient') {
+      const delivered = await this.transition(request.id, 'recipient', { kind: 'retrieve' }, actorOf(principal), {}, [disclosure])
+      if (delivered !== undefined) return delivered
+    }
+    const outcome = await this.store.commit(request, { events: [{ event: disclosure, listed: false }], box: { action: 'keep' } })
+    if (outcome.outcome === 'missing') throw problem(404, 'No such request.')
+    return request
+  }
+
+  /**
+   * Applies an action through the pure lifecycle and commits it atomically,
+   * re-deciding if another change landed in between. Returns undefined for a
+   * no-op (an action already satisfied); throws 409 for an illegal one.
+   */
+  async transition (
+    id: string,
+    actor: Actor,
+    action: Action,
+    eventActor: AuditEvent['actor'],
+    options: { fields?: (request: StoredRequest, at: number) => Record<string, string | number>, data?: AuditEvent['data'] } = {},
+    extraEvents: AuditEvent[] = []
+  ): Promise<StoredRequest | undefined> {
+    for (let attempt = 0; attempt < maxCommitAttempts; attempt++) {
+      const request = await this.store.get(id)
+      if (request === undefined) throw problem(404, 'No such request.')
+      const decision = decide(request.status, actor, action)
+      if (!decision.ok) throw problem(409, decision.detail, { slug: 'illegal-transition', currentStatus: request.status })
+      if (decision.noop === true) return undefined
+      const at = this.now()
+      const fields: Record<string, string | number> = { status: decision.status, ...options.fields?.(request, at) }
+      if (decision.status === 'delivered') fields.deliveredAt = at
+      if (decision.closes) fields.closedAt = at
+      const next = applyFields(request, fields)
+      const change: Change = {
+        expectedVersion: request.version,
+        fields,
+        events: [
+          { event: auditEvent(request, decision.event, eventActor, at, { from: request.status, status: decision.status, ...options.data }), listed: true },
+          ...extraEvents.map((event) => ({ event, listed: false }))
+        ],
+        box: decision.closes ? { action: 'close', score: at } : { action: 'rescore', score: boxScore(next) }
+      }
+      const outcome = await this.store.commit(request, change)
+      if (outcome.outcome === 'ok') return { ...next, version: outcome.version }
+      if (outcome.outcome === 'missing') throw problem(404, 'No such request.')
+    }
+    throw problem(503, 'The request is changing too fast; retry shortly.')
+  }
+}
+
+const numericFields = new Set(['submittedAt', 'deliveredAt', 'acknowledgedAt', 'respondedAt', 'closedAt', 'ackDue', 'respDue', 'respDueOriginal'])
+
+function applyFields (request: StoredRequest, fields: Record<string, string | number>): StoredRequest {
+  const next: StoredRequest = { ...request }
+  for (const [field, value] of Object.entries(fields)) {
+    if (field === 'ackOverdue' || field === 'respOverdue') next[field] = value === 1 || value === '1'
+    else if (numericFields.has(field)) (next as unknown as Record<string, number>)[field] = Number(value)
+    else (next as unknown as Record<string, unknown>)[field] = value
+  }
+  return next
+}

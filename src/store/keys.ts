@@ -1,0 +1,24 @@
+// Key layout. Every key shares one prefix; a Redis Cluster deployment would put
+// a hash tag in it (e.g. "rog:{gw}:") so that the Lua scripts stay single-slot.
+
+export interface Keys {
+  prefix: string
+  request: (id: string) => string
+  senderReferences: (authority: string) => string
+  idempotency: (authority: string, key: string) => string
+  box: (box: 'inbox' | 'outbox', authority: string, closed?: boolean) => string
+  auditStream: string
+  auditTip: string
+}
+
+export function createKeys (prefix = 'rog:'): Keys {
+  return {
+    prefix,
+    request: (id) => `${prefix}req:${id}`,
+    senderReferences: (authority) => `${prefix}sref:${authority}`,
+    idempotency: (authority, key) => `${prefix}idem:${authority}:${key}`,
+    box: (box, authority, closed = false) => `${prefix}box:${box === 'inbox' ? 'in' : 'out'}:${authority}${closed ? ':closed' : ''}`,
+    auditStream: `${prefix}audit`,
+    auditTip: `${prefix}audit:tip`
+  }
+}

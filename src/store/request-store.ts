@@ -1,0 +1,267 @@
+import { createHash } from 'node:crypto'
+import type { Redis, Result } from 'ioredis'
+import { canonicalJson } from '../domain/canonical-json.js'
+import type { AuditEvent } from '../domain/events.js'
+import type { RequestStatus, RequestType } from '../domain/types.js'
+import { createKeys, type Keys } from './keys.js'
+import { commitChangeLua, listBoxLua, submitRequestLua } from './scripts.js'
+
+/** A request as kept in Redis: a hash of small fields, the payload sealed. */
+export interface StoredRequest {
+  id: string
+  type: RequestType
+  sender: string
+  recipient: string
+  status: RequestStatus
+  version: number
+  senderReference: string
+  priority: 'normal' | 'urgent'
+  handlingCode: string
+  legalBasis: string
+  agreementId: string
+  language: string
+  submittedAt: number
+  deliveredAt?: number
+  acknowledgedAt?: number
+  respondedAt?: number
+  closedAt?: number
+  ackDue?: number
+  respDue: number
+  respDueOriginal: number
+  ackOverdue: boolean
+  respOverdue: boolean
+  recipientReference?: string
+  estimatedAnswerDate?: string
+  sealedContent: string
+  eventIds: string[]
+}
+
+export interface NewRequest {
+  id: string
+  type: RequestType
+  sender: string
+  recipient: string
+  senderReference: string
+  priority: 'normal' | 'urgent'
+  handlingCode: string
+  legalBasis: string
+  agreementId: string
+  language: string
+  submittedAt: number
+  ackDue?: number
+  respDue: number
+  sealedContent: string
+  bodyHash: string
+}
+
+export type SubmitOutcome =
+  | { outcome: 'created', id: string }
+  | { outcome: 'replay', id: string }
+  | { outcome: 'idempotency_conflict', id: string }
+  | { outcome: 'reference_conflict', id: string }
+
+/** What a committed change does to a request: fields to set, events to log, index moves. */
+export interface Change {
+  expectedVersion?: number
+  fields?: Record<string, string | number>
+  events: Array<{ event: AuditEvent, listed: boolean }>
+  box: { action: 'keep' } | { action: 'rescore', score: number } | { action: 'close', score: number }
+}
+
+export type CommitOutcome =
+  | { outcome: 'ok', version: number, streamIds: string[] }
+  | { outcome: 'missing' }
+  | { outcome: 'stale', version: number, status: RequestStatus }
+
+export interface ListQuery {
+  box: 'inbox' | 'outbox'
+  authority: string
+  status?: RequestStatus
+  type?: RequestType
+  counterpart?: string
+  overdueOnly: boolean
+  dueBefore?: number
+  limit: number
+  cursor?: { score: string, id: string }
+  closed: boolean
+  now: number
+}
+
+export interface ListPage {
+  items: StoredRequest[]
+  next?: { score: string, id: string }
+}
+
+export interface LoggedEvent extends AuditEvent {
+  seq: number
+  id: string
+}
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    rogSubmitRequest(...args: Array<string | number>): Result<string[], Context>
+    rogCommitChange(...args: Array<string | number>): Result<string[], Context>
+    rogListBox(...args: Array<string | number>): Result<string[], Context>
+  }
+}
+
+const maxScanPerPage = 5000
+const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+export function encodeAuditEvent (event: AuditEvent): { body: string, digest: string } {
+  const body = canonicalJson(event)
+  return { body, digest: sha256Hex(body) }
+}
+
+function optionalNumber (raw: string | undefined): number | undefined {
+  return raw === undefined || raw === '' ? undefined : Number(raw)
+}
+
+function parseStored (id: string, hash: Record<string, string>): StoredRequest {
+  const meta = JSON.parse(hash.meta) as Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
+  return {
+    id,
+    type: hash.type as RequestType,
+    sender: hash.sender,
+    recipient: hash.recipient,
+    status: hash.status as RequestStatus,
+    version: Number(hash.version),
+    ...meta,
+    submittedAt: Number(hash.submittedAt),
+    deliveredAt: optionalNumber(hash.deliveredAt),
+    acknowledgedAt: optionalNumber(hash.acknowledgedAt),
+    respondedAt: optionalNumber(hash.respondedAt),
+    closedAt: optionalNumber(hash.closedAt),
+    ackDue: optionalNumber(hash.ackDue),
+    respDue: Number(hash.respDue),
+    respDueOriginal: Number(hash.respDueOriginal),
+    ackOverdue: hash.ackOverdue === '1',
+    respOverdue: hash.respOverdue === '1',
+    recipientReference: hash.recipientReference || undefined,
+    estimatedAnswerDate: hash.estimatedAnswerDate || undefined,
+    sealedContent: hash.content,
+    eventIds: hash.events ? hash.events.split(',') : []
+  }
+}
+
+/** The request records, their indexes and the audit stream, over one Redis connection. */
+export class RequestStore {
+  readonly keys: Keys
+
+  constructor (readonly redis: Redis, prefix?: string) {
+    this.keys = createKeys(prefix)
+    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 7, lua: submitRequestLua })
+    redis.defineCommand('rogCommitChange', { numberOfKeys: 7, lua: commitChangeLua })
+    redis.defineCommand('rogListBox', { numberOfKeys: 1, lua: listBoxLua })
+  }
+
+  async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }): Promise<SubmitOutcome> {
+    const { body, digest } = encodeAuditEvent(event)
+    const meta = JSON.stringify({
+      senderReference: request.senderReference,
+      priority: request.priority,
+      handlingCode: request.handlingCode,
+      legalBasis: request.legalBasis,
+      agreementId: request.agreementId,
+      language: request.language
+    })
+    const k = this.keys
+    const result = await this.redis.rogSubmitRequest(
+      k.request(request.id),
+      k.senderReferences(request.sender),
+      k.idempotency(request.sender, idempotency.key ?? ''),
+      k.box('inbox', request.recipient),
+      k.box('outbox', request.sender),
+      k.auditStream,
+      k.auditTip,
+      request.id, request.senderReference, request.bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
+      boxScore, body, digest,
+      'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
+      'status', 'submitted', 'version', 1, 'meta', meta,
+      'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
+      'respDue', request.respDue, 'respDueOriginal', request.respDue,
+      'ackOverdue', 0, 'respOverdue', 0,
+      'content', request.sealedContent, 'bodyHash', request.bodyHash
+    )
+    return { outcome: result[0], id: result[1] } as SubmitOutcome
+  }
+
+  async get (id: string): Promise<StoredRequest | undefined> {
+    const hash = await this.redis.hgetall(this.keys.request(id))
+    if (hash.status === undefined) return undefined
+    return parseStored(id, hash)
+  }
+
+  async getMany (ids: string[]): Promise<StoredRequest[]> {
+    if (ids.length === 0) return []
+    const pipeline = this.redis.pipeline()
+    for (const id of ids) pipeline.hgetall(this.keys.request(id))
+    const results = (await pipeline.exec()) ?? []
+    const found: StoredRequest[] = []
+    results.forEach(([err, hash], index) => {
+      if (err) throw err
+      const fields = hash as Record<string, string>
+      if (fields.status !== undefined) found.push(parseStored(ids[index], fields))
+    })
+    return found
+  }
+
+  async commit (request: Pick<StoredRequest, 'id' | 'sender' | 'recipient'>, change: Change): Promise<CommitOutcome> {
+    const k = this.keys
+    const args: Array<string | number> = [
+      change.expectedVersion ?? '',
+      change.box.action,
+      change.box.action === 'keep' ? 0 : change.box.score,
+      change.events.length
+    ]
+    for (const { event, listed } of change.events) {
+      const { body, digest } = encodeAuditEvent(event)
+      args.push(body, digest, listed ? '1' : '0')
+    }
+    for (const [field, value] of Object.entries(change.fields ?? {})) args.push(field, value)
+    const result = await this.redis.rogCommitChange(
+      k.request(request.id),
+      k.box('inbox', request.recipient), k.box('outbox', request.sender),
+      k.box('inbox', request.recipient, true), k.box('outbox', request.sender, true),
+      k.auditStream, k.auditTip,
+      ...args
+    )
+    if (result[0] === 'missing') return { outcome: 'missing' }
+    if (result[0] === 'stale') return { outcome: 'stale', version: Number(result[1]), status: result[2] as RequestStatus }
+    return { outcome: 'ok', version: Number(result[1]), streamIds: result.slice(2) }
+  }
+
+  async list (query: ListQuery): Promise<ListPage> {
+    const key = this.keys.box(query.box, query.authority, query.closed)
+    let maxScore = query.dueBefore === undefined ? '+inf' : `(${query.dueBefore}`
+    if (query.overdueOnly && !query.closed) maxScore = String(Math.min(query.now, query.dueBefore ?? Infinity))
+    const result = await this.redis.rogListBox(
+      key, this.keys.prefix,
+      query.cursor?.score ?? '-inf', query.cursor?.id ?? '', maxScore,
+      query.limit, maxScanPerPage,
+      query.status ?? '', query.type ?? '',
+      query.box === 'inbox' ? 'sender' : 'recipient', query.counterpart ?? '',
+      query.overdueOnly ? '1' : '0'
+    )
+    const [lastScore, lastId, exhausted, ...ids] = result
+    const items = await this.getMany(ids)
+    return { items, next: exhausted === '1' ? undefined : { score: lastScore, id: lastId } }
+  }
+
+  async events (request: StoredRequest): Promise<LoggedEvent[]> {
+    if (request.eventIds.length === 0) return []
+    const pipeline = this.redis.pipeline()
+    for (const id of request.eventIds) pipeline.xrange(this.keys.auditStream, id, id)
+    const results = (await pipeline.exec()) ?? []
+    return results.flatMap(([err, entries]) => {
+      if (err) throw err
+      return (entries as Array<[string, string[]]>).map(([id, fields]) => decodeStreamEntry(id, fields))
+    })
+  }
+}
+
+export function decodeStreamEntry (id: string, fields: string[]): LoggedEvent & { prev: string, hash: string, body: string } {
+  const map: Record<string, string> = {}
+  for (let i = 0; i < fields.length; i += 2) map[fields[i]] = fields[i + 1]
+  return { ...(JSON.parse(map.body) as AuditEvent), seq: Number(map.seq), id, prev: map.prev, hash: map.hash, body: map.body }
+}

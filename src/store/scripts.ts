@@ -1,0 +1,205 @@
+// Lua scripts for every multi-key change, so that each state change is one atomic
+// Redis step: record, indexes and the audit event commit together or not at all.
+
+/**
+ * SHA-256 over a Lua string, with Redis's LuaBitOp. The audit chain is extended
+ * inside the same script that commits a change, so its hash must be computed here:
+ * reading the chain tip and appending from Node would be a read-modify-write
+ * across round trips. Only short inputs are hashed (two hex digests and a number).
+ */
+const sha256Lua = `
+local band, bor, bxor, bnot, rshift, lshift, ror, tobit, tohex =
+  bit.band, bit.bor, bit.bxor, bit.bnot, bit.rshift, bit.lshift, bit.ror, bit.tobit, bit.tohex
+local K = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2 }
+local function sha256(msg)
+  local len = #msg
+  local bitLen = len * 8
+  msg = msg .. '\\128' .. string.rep('\\0', (55 - len) % 64)
+    .. string.char(0, 0, 0, 0,
+      band(rshift(bitLen, 24), 255), band(rshift(bitLen, 16), 255),
+      band(rshift(bitLen, 8), 255), band(bitLen, 255))
+  local H = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 }
+  local w = {}
+  for chunk = 1, #msg, 64 do
+    for i = 0, 15 do
+      local a, b, c, d = string.byte(msg, chunk + i * 4, chunk + i * 4 + 3)
+      w[i] = bor(lshift(a, 24), lshift(b, 16), lshift(c, 8), d)
+    end
+    for i = 16, 63 do
+      local v15, v2 = w[i - 15], w[i - 2]
+      local s0 = bxor(ror(v15, 7), ror(v15, 18), rshift(v15, 3))
+      local s1 = bxor(ror(v2, 17), ror(v2, 19), rshift(v2, 10))
+      w[i] = tobit(w[i - 16] + s0 + w[i - 7] + s1)
+    end
+    local a, b, c, d, e, f, g, h = H[1], H[2], H[3], H[4], H[5], H[6], H[7], H[8]
+    for i = 0, 63 do
+      local S1 = bxor(ror(e, 6), ror(e, 11), ror(e, 25))
+      local ch = bxor(band(e, f), band(bnot(e), g))
+      local t1 = tobit(h + S1 + ch + K[i + 1] + w[i])
+      local S0 = bxor(ror(a, 2), ror(a, 13), ror(a, 22))
+      local maj = bxor(band(a, b), band(a, c), band(b, c))
+      h = g; g = f; f = e; e = tobit(d + t1); d = c; c = b; b = a; a = tobit(t1 + S0 + maj)
+    end
+    H[1] = tobit(H[1] + a); H[2] = tobit(H[2] + b); H[3] = tobit(H[3] + c); H[4] = tobit(H[4] + d)
+    H[5] = tobit(H[5] + e); H[6] = tobit(H[6] + f); H[7] = tobit(H[7] + g); H[8] = tobit(H[8] + h)
+  end
+  local out = {}
+  for i = 1, 8 do out[i] = tohex(H[i], 8) end
+  return table.concat(out)
+end
+`
+
+/**
+ * Appends one event to the audit stream and extends the hash chain:
+ * hash = sha256(prevHash .. ":" .. seq .. ":" .. sha256(body)), where the body's
+ * digest is computed by the caller (the body is canonical JSON, hashed natively).
+ */
+const appendAuditLua = `
+local genesis = string.rep('0', 64)
+local function appendAudit(streamKey, tipKey, body, digest)
+  local tip = redis.call('HMGET', tipKey, 'seq', 'hash')
+  local seq = tonumber(tip[1] or '0') + 1
+  local prev = tip[2] or genesis
+  local hash = sha256(prev .. ':' .. seq .. ':' .. digest)
+  local sid = redis.call('XADD', streamKey, '*', 'seq', seq, 'prev', prev, 'hash', hash, 'body', body)
+  redis.call('HSET', tipKey, 'seq', seq, 'hash', hash)
+  return sid
+end
+`
+
+/**
+ * Stores a new request with its sender-reference claim, idempotency key,
+ * inbox/outbox entries and its request.submitted event.
+ * KEYS: request, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
+ * ARGV: id, senderReference, bodyHash, idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
+ *       boxScore, auditBody, auditDigest, field1, value1, ...
+ * Returns {'created', id, streamId} | {'replay', id} | {'idempotency_conflict', id} | {'reference_conflict', id}
+ */
+export const submitRequestLua = sha256Lua + appendAuditLua + `
+local id, ref, bodyHash, ttl, hasKey, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local claim = bodyHash .. '|' .. id
+if hasKey == '1' then
+  local previous = redis.call('GET', KEYS[3])
+  if previous then
+    local previousHash, previousId = string.match(previous, '^([^|]*)|(.*)$')
+    if previousHash == bodyHash then return { 'replay', previousId } end
+    return { 'idempotency_conflict', previousId }
+  end
+end
+local claimed = redis.call('HGET', KEYS[2], ref)
+if claimed then
+  local claimedHash, claimedId = string.match(claimed, '^([^|]*)|(.*)$')
+  if claimedHash == bodyHash then
+    if hasKey == '1' then redis.call('SET', KEYS[3], claimed, 'EX', ttl) end
+    return { 'replay', claimedId }
+  end
+  return { 'reference_conflict', claimedId }
+end
+local fields = {}
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('HSET', KEYS[2], ref, claim)
+if hasKey == '1' then redis.call('SET', KEYS[3], claim, 'EX', ttl) end
+redis.call('ZADD', KEYS[4], score, id)
+redis.call('ZADD', KEYS[5], score, id)
+local sid = appendAudit(KEYS[6], KEYS[7], ARGV[7], ARGV[8])
+redis.call('HSET', KEYS[1], 'events', sid)
+return { 'created', id, sid }
+`
+
+/**
+ * Commits a change to an existing request if its version is still the one the
+ * caller decided on (compare-and-set), with its events and index moves.
+ * KEYS: request, inbox, outbox, inboxClosed, outboxClosed, auditStream, auditTip
+ * ARGV: expectedVersion ('' = no check, used for pure disclosure records),
+ *       boxAction ('keep' | 'rescore' | 'close'), boxScore,
+ *       eventCount, then per event: body, digest, listed ('1' = part of the request's history),
+ *       then field, value pairs to set.
+ * Returns {'ok', version, streamIds...} | {'missing'} | {'stale', version, status}
+ */
+export const commitChangeLua = sha256Lua + appendAuditLua + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return { 'missing' } end
+local current = redis.call('HMGET', KEYS[1], 'version', 'status', 'events')
+local expected = ARGV[1]
+if expected ~= '' and expected ~= current[1] then return { 'stale', current[1], current[2] } end
+local action, score = ARGV[2], ARGV[3]
+local eventCount = tonumber(ARGV[4])
+local id = string.match(KEYS[1], '([^:]+)$')
+local listed = current[3] or ''
+local streamIds = {}
+local i = 5
+for _ = 1, eventCount do
+  local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1])
+  if ARGV[i + 2] == '1' then
+    if listed == '' then listed = sid else listed = listed .. ',' .. sid end
+  end
+  streamIds[#streamIds + 1] = sid
+  i = i + 3
+end
+local version = current[1]
+if i <= #ARGV or listed ~= (current[3] or '') then
+  local fields = { 'events', listed }
+  for j = i, #ARGV do fields[#fields + 1] = ARGV[j] end
+  version = tostring(tonumber(current[1]) + 1)
+  fields[#fields + 1] = 'version'
+  fields[#fields + 1] = version
+  redis.call('HSET', KEYS[1], unpack(fields))
+end
+if action == 'rescore' then
+  redis.call('ZADD', KEYS[2], 'XX', score, id)
+  redis.call('ZADD', KEYS[3], 'XX', score, id)
+elseif action == 'close' then
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZADD', KEYS[4], score, id)
+  redis.call('ZADD', KEYS[5], score, id)
+end
+local result = { 'ok', version }
+for _, sid in ipairs(streamIds) do result[#result + 1] = sid end
+return result
+`
+
+/**
+ * One page of a box, nearest deadline first, filtered on the record's own fields.
+ * Scans at most maxScan entries per call so a rare filter cannot stall Redis;
+ * the returned cursor lets the caller continue.
+ * KEYS: box zset. ARGV: keyPrefix, minScore, afterId ('' = none), maxScore, limit, maxScan,
+ *   status ('' = any), type, counterpartField ('sender'|'recipient'), counterpart, overdueOnly ('1'|'0')
+ * Returns { lastScore, lastId, exhausted ('1'|'0'), id1, id2, ... }
+ */
+export const listBoxLua = `
+local prefix, minScore, afterId, maxScore = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local limit, maxScan = tonumber(ARGV[5]), tonumber(ARGV[6])
+local wantStatus, wantType, cpField, wantCp, overdueOnly = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local found, scanned = {}, 0
+local lastScore, lastId = minScore, afterId
+local offset = 0
+local batch = math.min(math.max(limit * 2, 50), 500)
+while #found < limit and scanned < maxScan do
+  local entries = redis.call('ZRANGE', KEYS[1], minScore, maxScore, 'BYSCORE', 'LIMIT', offset, batch, 'WITHSCORES')
+  if #entries == 0 then return { lastScore, lastId, '1', unpack(found) } end
+  offset = offset + #entries / 2
+  for j = 1, #entries, 2 do
+    local id, score = entries[j], entries[j + 1]
+    if not (score == minScore and afterId ~= '' and id <= afterId) then
+      scanned = scanned + 1
+      local f = redis.call('HMGET', prefix .. 'req:' .. id, 'status', 'type', cpField, 'ackOverdue', 'respOverdue')
+      local ok = (wantStatus == '' or f[1] == wantStatus) and (wantType == '' or f[2] == wantType)
+        and (wantCp == '' or f[3] == wantCp)
+        and (overdueOnly ~= '1' or f[4] == '1' or f[5] == '1')
+      if ok then found[#found + 1] = id end
+      lastScore, lastId = score, id
+      if #found >= limit or scanned >= maxScan then return { lastScore, lastId, '0', unpack(found) } end
+    end
+  end
+end
+return { lastScore, lastId, '0', unpack(found) }
+`
