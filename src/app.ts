@@ -11,6 +11,7 @@ import validationPlugin from './plugins/validation.js'
 import healthRoutes from './routes/health.js'
 import requestRoutes from './routes/v1/requests.js'
 import schemaRoutes from './routes/v1/schemas.js'
+import transitionRoutes from './routes/v1/transitions.js'
 
 export interface AppOptions {
   gatewayConfig: GatewayConfig
@@ -46,4 +47,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(healthRoutes)
   await fastify.register(schemaRoutes)
   await fastify.register(requestRoutes)
+  await fastify.register(transitionRoutes)
 }

@@ -248,9 +248,10 @@ function semanticProblems (data: unknown): string[] {
         problems.push(`${ptr}/parties/${j}: unknown authority ${show(p)}`)
       }
     })
-    if (parties.length !== 2) return // the schema reported it; pair checks would only guess
-    if (a !== undefined && a === b) problems.push(`${ptr}/parties: authority ${show(a)} is paired with itself`)
-    if (a !== undefined && b !== undefined && a !== b && typeof g.requestType === 'string' && typeof g.legalBasis === 'string') {
+    // With other than two parties the schema has reported it; pair checks would only guess.
+    const pairOk = parties.length === 2 && a !== undefined && b !== undefined
+    if (pairOk && a === b) problems.push(`${ptr}/parties: authority ${show(a)} is paired with itself`)
+    if (pairOk && a !== b && typeof g.requestType === 'string' && typeof g.legalBasis === 'string') {
       const pair = b === '*' ? `${a}|*` : [a, b].sort().join('|')
       const combo = `${pair}|${g.requestType}|${g.legalBasis}`
       const first = comboAt.get(combo)

@@ -18,7 +18,8 @@ async function openapiPlugin (fastify: FastifyInstance): Promise<void> {
         description: 'Gateway for mutual legal assistance and repatriation requests between central authorities.'
       },
       tags: [
-        { name: 'requests', description: 'Submit, read and work requests' },
+        { name: 'requests', description: 'Submit, read and list requests' },
+        { name: 'lifecycle', description: 'Acknowledge, clarify, extend, answer and withdraw' },
         { name: 'schemas', description: 'Published JSON Schemas' },
         { name: 'operations', description: 'Health and readiness' }
       ],

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import { uuidv7 } from 'uuidv7'
-import { findAgreement } from '../config/gateway-config.js'
+import { directoryOf, findAgreement } from '../config/gateway-config.js'
 import { canonicalJson } from '../domain/canonical-json.js'
-import { computeDeadlines } from '../domain/deadlines.js'
-import { actorOf, type AuditEvent, type EventType } from '../domain/events.js'
-import { decide, type Action, type Actor } from '../domain/lifecycle.js'
+import { checkExtension, computeDeadlines } from '../domain/deadlines.js'
+import { actorOf, gatewayActor, type AuditEvent, type EventType } from '../domain/events.js'
+import { decide, type Action } from '../domain/lifecycle.js'
+import { refusalCatalogue } from '../domain/refusal-grounds.js'
 import { sideOf, type Principal } from '../domain/permissions.js'
 import type { GatewayConfig, RequestType } from '../domain/types.js'
 import { problem } from '../http/problem.js'
@@ -52,7 +53,7 @@ const maxCommitAttempts = 5
 /** Submission, reading and every transition, as the API and the workers both need them. */
 export class RequestService {
   constructor (
-    private readonly store: RequestStore,
+    readonly store: RequestStore,
     private readonly cipher: PayloadCipher,
     private readonly config: GatewayConfig,
     private readonly idempotencyTtlSeconds: number,
@@ -103,7 +104,8 @@ export class RequestService {
       ackOverdue: false,
       respOverdue: false,
       sealedContent: this.cipher.seal(id, bodyText),
-      eventIds: []
+      eventIds: [],
+      deliveryFailures: []
     }
     const event = auditEvent(request, 'request.submitted', actorOf(principal), submittedAt, {
       status: 'submitted',
@@ -151,8 +153,8 @@ export class RequestService {
   async disclose (principal: Principal, request: StoredRequest): Promise<StoredRequest> {
     const at = this.now()
     const disclosure = auditEvent(request, 'request.disclosed', actorOf(principal), at, { to: principal.authority })
-    if (sideOf(principal, request) === 'recipient') {
-      const delivered = await this.transition(request.id, 'recipient', { kind: 'retrieve' }, actorOf(principal), {}, [disclosure])
+    if (sideOf(principal, request) === 'recipient' && request.status === 'submitted') {
+      const delivered = await this.transition(request.id, principal, { kind: 'retrieve' }, { extraEvents: [disclosure] })
       if (delivered !== undefined) return delivered
     }
     const outcome = await this.store.commit(request, { events: [{ event: disclosure, listed: false }], box: { action: 'keep' } })
@@ -160,53 +162,175 @@ export class RequestService {
     return request
   }
 
+  acknowledge (principal: Principal, id: string, input: { recipientReference?: string, estimatedAnswerDate?: string }): Promise<StoredRequest | undefined> {
+    return this.transition(id, principal, { kind: 'acknowledge' }, {
+      fields: (_request, at) => ({
+        acknowledgedAt: at,
+        ...(input.recipientReference === undefined ? {} : { recipientReference: input.recipientReference }),
+        ...(input.estimatedAnswerDate === undefined ? {} : { estimatedAnswerDate: input.estimatedAnswerDate })
+      }),
+      data: { estimatedAnswerDate: input.estimatedAnswerDate ?? null }
+    })
+  }
+
+  requestClarification (principal: Principal, id: string, questions: string): Promise<StoredRequest | undefined> {
+    return this.transition(id, principal, { kind: 'request_clarification' }, {
+      fields: (request, at) => this.withMessage(request, { kind: 'questions', at, authority: principal.authority, text: questions })
+    })
+  }
+
+  clarify (principal: Principal, id: string, answers: string): Promise<StoredRequest | undefined> {
+    return this.transition(id, principal, { kind: 'clarify' }, {
+      fields: (request, at) => this.withMessage(request, { kind: 'answers', at, authority: principal.authority, text: answers })
+    })
+  }
+
+  extend (principal: Principal, id: string, input: { responseDeadline: string, reason: string }): Promise<StoredRequest | undefined> {
+    const requested = new Date(input.responseDeadline)
+    return this.transition(id, principal, { kind: 'extend' }, {
+      check: (request) => {
+        const agreement = directoryOf(this.config).agreementById(request.agreementId)
+        const verdict = agreement === undefined
+          ? { ok: false as const, reason: `agreement ${request.agreementId} is no longer configured` }
+          : checkExtension(agreement, new Date(request.respDueOriginal), new Date(request.respDue), requested)
+        if (!verdict.ok) throw problem(422, `The extension cannot be granted: ${verdict.reason}.`, { slug: 'extension-refused', errors: [{ pointer: '/responseDeadline', detail: verdict.reason }] })
+      },
+      fields: (request, at) => ({
+        respDue: requested.getTime(),
+        respOverdue: 0,
+        ...this.withMessage(request, { kind: 'extension_reason', at, authority: principal.authority, text: input.reason })
+      }),
+      data: { responseDue: requested.toISOString() }
+    })
+  }
+
+  respond (principal: Principal, id: string, input: { outcome: 'partially_executed' | 'executed' | 'refused', grounds?: string[], text?: string }): Promise<StoredRequest | undefined> {
+    return this.transition(id, principal, { kind: 'respond', outcome: input.outcome }, {
+      check: (request) => {
+        if (input.outcome !== 'refused') return
+        const catalogue = refusalCatalogue(request.type, request.legalBasis)
+        const grounds = input.grounds ?? []
+        const unknown = grounds.filter((ground) => !catalogue.includes(ground))
+        if (grounds.length === 0 || unknown.length > 0) {
+          throw problem(422, `A refusal under ${request.legalBasis} must name grounds from: ${catalogue.join(', ')}.`, {
+            slug: 'refusal-grounds',
+            errors: [{ pointer: '/grounds', detail: grounds.length === 0 ? 'at least one ground is required' : `not in the catalogue: ${unknown.join(', ')}` }]
+          })
+        }
+      },
+      fields: (request, at) => ({
+        respondedAt: at,
+        ...(request.acknowledgedAt === undefined ? { acknowledgedAt: at } : {}),
+        ...(input.text === undefined ? {} : this.withMessage(request, { kind: input.outcome, at, authority: principal.authority, text: input.text }))
+      }),
+      data: { outcome: input.outcome, grounds: input.grounds ?? [] }
+    })
+  }
+
+  withdraw (principal: Principal, id: string, reason?: string): Promise<StoredRequest | undefined> {
+    return this.transition(id, principal, { kind: 'withdraw' }, {
+      fields: (request, at) => (reason === undefined ? {} : this.withMessage(request, { kind: 'withdrawal_reason', at, authority: principal.authority, text: reason }))
+    })
+  }
+
+  /** The free-text exchange (questions, answers, reasons): personal data, so sealed like the payload. */
+  messages (request: StoredRequest): Message[] {
+    return request.sealedMessages === undefined ? [] : JSON.parse(this.cipher.open(request.id, request.sealedMessages)) as Message[]
+  }
+
+  private withMessage (request: StoredRequest, message: Message): Record<string, string> {
+    return { messages: this.cipher.seal(request.id, JSON.stringify([...this.messages(request), message])) }
+  }
+
+  /**
+   * Records a fact that leaves the status as it is (an overdue flag, a reminder,
+   * a failed delivery), atomically with its event. `build` sees the current record
+   * and returns undefined when there is nothing (more) to record.
+   */
+  async record (id: string, build: (request: StoredRequest, at: number) => { event: EventType, fields: Record<string, string | number>, data?: AuditEvent['data'] } | undefined): Promise<StoredRequest | undefined> {
+    for (let attempt = 0; attempt < maxCommitAttempts; attempt++) {
+      const request = await this.store.get(id)
+      if (request === undefined) return undefined
+      const at = this.now()
+      const fact = build(request, at)
+      if (fact === undefined) return undefined
+      const next = applyFields(request, fact.fields)
+      const outcome = await this.store.commit(request, {
+        expectedVersion: request.version,
+        fields: fact.fields,
+        events: [{ event: auditEvent(request, fact.event, gatewayActor, at, { status: request.status, ...fact.data }), listed: true }],
+        box: { action: 'keep' }
+      })
+      if (outcome.outcome === 'ok') return { ...next, version: outcome.version, eventIds: [...request.eventIds, ...outcome.streamIds] }
+      if (outcome.outcome === 'missing') return undefined
+    }
+    throw new Error(`request ${id} kept changing while recording a fact`)
+  }
+
   /**
    * Applies an action through the pure lifecycle and commits it atomically,
    * re-deciding if another change landed in between. Returns undefined for a
-   * no-op (an action already satisfied); throws 409 for an illegal one.
+   * no-op (an action already satisfied); throws 404 when the request does not
+   * exist for the caller and 409 for an illegal transition.
    */
-  async transition (
-    id: string,
-    actor: Actor,
-    action: Action,
-    eventActor: AuditEvent['actor'],
-    options: { fields?: (request: StoredRequest, at: number) => Record<string, string | number>, data?: AuditEvent['data'] } = {},
-    extraEvents: AuditEvent[] = []
-  ): Promise<StoredRequest | undefined> {
+  async transition (id: string, who: Principal | 'gateway', action: Action, options: TransitionOptions = {}): Promise<StoredRequest | undefined> {
     for (let attempt = 0; attempt < maxCommitAttempts; attempt++) {
       const request = await this.store.get(id)
-      if (request === undefined) throw problem(404, 'No such request.')
-      const decision = decide(request.status, actor, action)
+      const side = request === undefined ? undefined : who === 'gateway' ? 'gateway' : sideOf(who, request)
+      if (request === undefined || side === undefined) throw problem(404, `No request ${id}.`)
+      const decision = decide(request.status, side, action)
       if (!decision.ok) throw problem(409, decision.detail, { slug: 'illegal-transition', currentStatus: request.status })
       if (decision.noop === true) return undefined
+      options.check?.(request)
       const at = this.now()
       const fields: Record<string, string | number> = { status: decision.status, ...options.fields?.(request, at) }
       if (decision.status === 'delivered') fields.deliveredAt = at
       if (decision.closes) fields.closedAt = at
       const next = applyFields(request, fields)
+      const eventActor = who === 'gateway' ? gatewayActor : actorOf(who)
       const change: Change = {
         expectedVersion: request.version,
         fields,
         events: [
+          ...(options.leadingEvents?.(request, at) ?? []).map((event) => ({ event, listed: true })),
           { event: auditEvent(request, decision.event, eventActor, at, { from: request.status, status: decision.status, ...options.data }), listed: true },
-          ...extraEvents.map((event) => ({ event, listed: false }))
+          ...(options.extraEvents ?? []).map((event) => ({ event, listed: false }))
         ],
         box: decision.closes ? { action: 'close', score: at } : { action: 'rescore', score: boxScore(next) }
       }
       const outcome = await this.store.commit(request, change)
-      if (outcome.outcome === 'ok') return { ...next, version: outcome.version }
-      if (outcome.outcome === 'missing') throw problem(404, 'No such request.')
+      if (outcome.outcome === 'ok') return { ...next, version: outcome.version, eventIds: [...request.eventIds, ...outcome.streamIds] }
+      if (outcome.outcome === 'missing') throw problem(404, `No request ${id}.`)
     }
     throw problem(503, 'The request is changing too fast; retry shortly.')
   }
 }
 
-const numericFields = new Set(['submittedAt', 'deliveredAt', 'acknowledgedAt', 'respondedAt', 'closedAt', 'ackDue', 'respDue', 'respDueOriginal'])
+export interface Message {
+  kind: string
+  at: number
+  authority: string
+  text: string
+}
+
+export interface TransitionOptions {
+  /** Refuses the action for reasons beyond the lifecycle (e.g. an extension past the cap); throws a problem. */
+  check?: (request: StoredRequest) => void
+  fields?: (request: StoredRequest, at: number) => Record<string, string | number>
+  data?: AuditEvent['data']
+  /** Events recorded in the request's history before the transition's own (e.g. response_overdue before deemed_accepted). */
+  leadingEvents?: (request: StoredRequest, at: number) => AuditEvent[]
+  /** Audit-only events committed with the transition (e.g. a disclosure record). */
+  extraEvents?: AuditEvent[]
+}
+
+const numericFields = new Set(['submittedAt', 'deliveredAt', 'acknowledgedAt', 'respondedAt', 'closedAt', 'ackDue', 'respDue', 'respDueOriginal', 'ackRemindedFor', 'respRemindedFor'])
 
 function applyFields (request: StoredRequest, fields: Record<string, string | number>): StoredRequest {
   const next: StoredRequest = { ...request }
   for (const [field, value] of Object.entries(fields)) {
     if (field === 'ackOverdue' || field === 'respOverdue') next[field] = value === 1 || value === '1'
+    else if (field === 'messages') next.sealedMessages = String(value)
     else if (numericFields.has(field)) (next as unknown as Record<string, number>)[field] = Number(value)
     else (next as unknown as Record<string, unknown>)[field] = value
   }

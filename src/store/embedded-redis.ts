@@ -212,7 +212,7 @@ export class EmbeddedRedis extends EventEmitter {
     if (child && isRunning(child)) {
       child.kill('SIGTERM')
       if (!(await waitForExit(child, this.#opts.stopTimeoutMs))) {
-        this.#log.warn({ pid: child.pid, timeoutMs: this.#opts.stopTimeoutMs }, 'redis-server did not exit after SIGTERM; sending SIGKILL')
+        this.#log.warn({ redisPid: child.pid, timeoutMs: this.#opts.stopTimeoutMs }, 'redis-server did not exit after SIGTERM; sending SIGKILL')
         try { child.kill('SIGKILL') } catch {}
         await waitForExit(child, 5_000)
       }
@@ -250,7 +250,7 @@ export class EmbeddedRedis extends EventEmitter {
 
     await this.#spawnAndWait()
     const url = this.#url as string
-    this.#log.info({ pid: this.pid, url: redactRedisUrl(url), dir: this.redisDir, version: this.#version },
+    this.#log.info({ redisPid: this.pid, url: redactRedisUrl(url), dir: this.redisDir, version: this.#version },
       'embedded redis-server ready')
     return url
   }
@@ -331,7 +331,7 @@ export class EmbeddedRedis extends EventEmitter {
       if (code === 'ENOENT') throw new RedisBinaryMissingError(bin)
       throw new Error(`cannot start redis-server (${bin}): ${spawnError.message}`)
     }
-    child.on('error', (err) => this.#log.warn({ err: errInfo(err), pid: child.pid }, 'redis-server child process error'))
+    child.on('error', (err) => this.#log.warn({ err: errInfo(err), redisPid: child.pid }, 'redis-server child process error'))
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue
       stream.setEncoding('utf8')
@@ -380,7 +380,7 @@ export class EmbeddedRedis extends EventEmitter {
         deadline = Date.now() + timeout
         if (Date.now() - lastLoadingLog > 5_000) {
           lastLoadingLog = Date.now()
-          this.#log.info({ pid: child.pid }, 'redis-server is loading its AOF')
+          this.#log.info({ redisPid: child.pid }, 'redis-server is loading its AOF')
         }
       } else if (reply instanceof Error && /^(NOAUTH|WRONGPASS|ERR AUTH|ERR invalid password)/.test(reply.message)) {
         throw await this.#startupError(`redis-server rejected authentication: ${reply.message}`)
@@ -428,11 +428,11 @@ export class EmbeddedRedis extends EventEmitter {
     this.emit('exit', { pid: child.pid, code, signal })
     if (this.#opts.supervise) {
       void tailFile(path.join(this.redisDir, 'redis.log'), 10).then((logTail) => {
-        this.#log.error({ pid: child.pid, code, signal, logTail }, 'embedded redis-server exited unexpectedly; restarting it')
+        this.#log.error({ redisPid: child.pid, code, signal, logTail }, 'embedded redis-server exited unexpectedly; restarting it')
       })
       this.#scheduleRestart()
     } else {
-      this.#log.warn({ pid: child.pid, code, signal }, 'embedded redis-server exited (not supervised)')
+      this.#log.warn({ redisPid: child.pid, code, signal }, 'embedded redis-server exited (not supervised)')
       this.#startPromise = undefined
     }
   }
@@ -456,7 +456,7 @@ export class EmbeddedRedis extends EventEmitter {
       this.#restartTimer = undefined
       if (this.#stopping) return
       this.#spawnAndWait().then(() => {
-        this.#log.info({ pid: this.pid }, 'embedded redis-server restarted')
+        this.#log.info({ redisPid: this.pid }, 'embedded redis-server restarted')
         this.emit('restart', { pid: this.pid })
       }, (err: Error) => {
         if (this.#stopping) return
@@ -494,8 +494,12 @@ export class EmbeddedRedis extends EventEmitter {
     const w = this.#watchdogProc
     this.#watchdogProc = undefined
     this.#watchdogFor = undefined
-    if (w && isRunning(w)) {
-      try { w.kill('SIGKILL') } catch {}
+    if (w && isRunning(w) && w.pid !== undefined) {
+      // Its own process group (detached): take its `sleep` down with it, so
+      // no orphan is left for PID 1 to reap.
+      try { process.kill(-w.pid, 'SIGKILL') } catch {
+        try { w.kill('SIGKILL') } catch {}
+      }
     }
   }
 
@@ -524,7 +528,7 @@ export class EmbeddedRedis extends EventEmitter {
         throw new Error(`DATA_DIR ${this.dataDir} is in use: its redis-server (pid ${identity.pid}) is supervised by ` +
           `process ${supervisedBy}${supervisedBy === process.pid ? ' (this process)' : ''}. Stop that process or use another DATA_DIR.`)
       }
-      this.#log.warn({ pid: identity.pid, dir: d },
+      this.#log.warn({ redisPid: identity.pid, dir: d },
         'found an orphaned redis-server from a previous run serving this data dir; shutting it down before starting a new one')
       await terminatePid(identity.pid, this.#opts.stopTimeoutMs)
     } else {
@@ -715,9 +719,16 @@ async function readPidFile (file: string): Promise<number | undefined> {
 function isAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  // A zombie (or a dying process whose main thread already is one) is not alive.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X' && state !== 'x'
+  } catch {
+    return true
   }
 }
 

@@ -30,10 +30,16 @@ export interface StoredRequest {
   respDueOriginal: number
   ackOverdue: boolean
   respOverdue: boolean
+  /** The deadline a reminder was last sent for, so that a re-run job sends none. */
+  ackRemindedFor?: number
+  respRemindedFor?: number
   recipientReference?: string
   estimatedAnswerDate?: string
   sealedContent: string
+  sealedMessages?: string
   eventIds: string[]
+  /** Markers of deliveries given up on (deliveryFailed_<event>_<authority>), so each is recorded once. */
+  deliveryFailures: string[]
 }
 
 export interface NewRequest {
@@ -137,10 +143,14 @@ function parseStored (id: string, hash: Record<string, string>): StoredRequest {
     respDueOriginal: Number(hash.respDueOriginal),
     ackOverdue: hash.ackOverdue === '1',
     respOverdue: hash.respOverdue === '1',
+    ackRemindedFor: optionalNumber(hash.ackRemindedFor),
+    respRemindedFor: optionalNumber(hash.respRemindedFor),
     recipientReference: hash.recipientReference || undefined,
     estimatedAnswerDate: hash.estimatedAnswerDate || undefined,
     sealedContent: hash.content,
-    eventIds: hash.events ? hash.events.split(',') : []
+    sealedMessages: hash.messages || undefined,
+    eventIds: hash.events ? hash.events.split(',') : [],
+    deliveryFailures: Object.keys(hash).filter((field) => field.startsWith('deliveryFailed_'))
   }
 }
 

@@ -151,6 +151,19 @@ t.test('schema errors name the pointer', async t => {
   ]) t.match(all, line)
 })
 
+t.test('malformed shapes do not confuse the semantic checks', async t => {
+  const d = demoJson()
+  d.agreements[7].parties = ['TR-PMM', 'NL-AIRS', 'DE-BFJ']
+  d.authorities[3].webhook = { url: 'https://', secret: 'whsec_abcdef' }
+  d.agreements.push(42)
+  const msg = failure(t, d)
+  t.match(msg, /\/agreements\/7\/parties: must NOT have more than 2 items/)
+  t.match(msg, /\/authorities\/3\/webhook\/url: "https:\/\/" is not a usable http\(s\) URL/)
+  t.match(msg, /\/agreements\/9: must be object \(got 42\)/)
+  t.notMatch(msg, /another agreement/, 'no duplicate guessed from a malformed pair')
+  t.equal(msg.split('\n').length, 4)
+})
+
 t.test('duplicate authority ids', async t => {
   const d = demoJson()
   d.authorities.push({ ...d.authorities[2], name: 'Another BfJ' })

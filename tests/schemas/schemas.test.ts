@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js'
 import { createAjv, getSchema, schemaId, schemaNames } from '../../src/schemas/registry.js'
@@ -36,7 +36,7 @@ function pointerOf (e: ErrorObject): string {
   return prop === undefined ? e.instancePath : `${e.instancePath}/${String(prop)}`
 }
 
-function rejects (tt: Tap.Test, body: unknown, pointer: string, keyword: string, msg: string): void {
+function rejects (tt: Test, body: unknown, pointer: string, keyword: string, msg: string): void {
   const errors = errorsOf(body)
   tt.ok(
     errors.some((e) => pointerOf(e) === pointer && e.keyword === keyword),

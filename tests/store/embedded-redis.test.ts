@@ -1,7 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -20,7 +20,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const modulePath = path.resolve(here, '../../src/store/embedded-redis.ts')
 const repoRoot = path.resolve(here, '../..')
 
-type Tt = typeof t
+type Tt = Test
 
 async function tempDir (tt: Tt, prefix = 'rogatory-er-'): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix))
@@ -111,11 +111,11 @@ t.test('starts under DATA_DIR on a unix socket with AOF always and noeviction', 
 
   // No TCP socket owned by the redis-server process.
   if (existsSync('/proc/net/tcp')) {
-    const fds = await import('node:fs').then((fs) => fs.readdirSync(`/proc/${er.pid}/fd`))
+    const fds = readdirSync(`/proc/${er.pid}/fd`)
     const inodes = new Set<string>()
     for (const fd of fds) {
       try {
-        const link = (await import('node:fs')).readlinkSync(`/proc/${er.pid}/fd/${fd}`)
+        const link = readlinkSync(`/proc/${er.pid}/fd/${fd}`)
         const m = /^socket:\[(\d+)\]$/.exec(link)
         if (m) inodes.add(m[1])
       } catch {}
@@ -249,7 +249,9 @@ t.test('a second instance on a data dir that is in use is refused', async (tt) =
   tt.equal(await c.ping(), 'PONG')
 })
 
-function startGatewayLike (tt: Tt, dataDir: string, watchdog: boolean): Promise<{ nodePid: number; redisPid: number }> {
+interface GatewayLike { nodePid: number; redisPid: number; sigkill: () => Promise<void> }
+
+function startGatewayLike (tt: Tt, dataDir: string, watchdog: boolean): Promise<GatewayLike> {
   const code = `
     const { EmbeddedRedis } = await import(process.env.ER_MODULE)
     const er = new EmbeddedRedis({ dataDir: process.env.ER_DIR, watchdog: process.env.ER_WATCHDOG === '1' })
@@ -272,7 +274,13 @@ function startGatewayLike (tt: Tt, dataDir: string, watchdog: boolean): Promise<
       if (line) {
         const { redisPid } = JSON.parse(line) as { redisPid: number }
         tt.teardown(() => { try { process.kill(redisPid, 'SIGKILL') } catch {} })
-        resolve({ nodePid: child.pid as number, redisPid })
+        // Resolves once the whole process (all threads) is gone and reaped.
+        const sigkill = async (): Promise<void> => {
+          const exited = once(child, 'exit')
+          child.kill('SIGKILL')
+          await exited
+        }
+        resolve({ nodePid: child.pid as number, redisPid, sigkill })
       }
     })
     child.once('exit', (code) => reject(new Error(`gateway-like child exited early (${String(code)})`)))
@@ -281,12 +289,12 @@ function startGatewayLike (tt: Tt, dataDir: string, watchdog: boolean): Promise<
 
 t.test('an orphaned redis-server left by a SIGKILLed gateway is shut down and its data reused', async (tt) => {
   const dataDir = await tempDir(tt)
-  const { nodePid, redisPid } = await startGatewayLike(tt, dataDir, false)
+  const { nodePid, redisPid, sigkill } = await startGatewayLike(tt, dataDir, false)
   const c = client(tt, path.join(dataDir, 'redis', 'redis.sock'))
   await c.set('written-by-old-gateway', 'yes')
   c.disconnect()
-  process.kill(nodePid, 'SIGKILL')
-  await waitFor('old gateway to die', () => !alive(nodePid))
+  await sigkill()
+  tt.notOk(alive(nodePid), 'old gateway is gone')
   tt.ok(alive(redisPid), 'without the watchdog, its redis-server is orphaned')
 
   const log = quiet()
@@ -300,8 +308,8 @@ t.test('an orphaned redis-server left by a SIGKILLed gateway is shut down and it
 
 t.test('the watchdog takes redis-server down when the gateway is SIGKILLed', async (tt) => {
   const dataDir = await tempDir(tt)
-  const { nodePid, redisPid } = await startGatewayLike(tt, dataDir, true)
-  process.kill(nodePid, 'SIGKILL')
+  const { redisPid, sigkill } = await startGatewayLike(tt, dataDir, true)
+  await sigkill()
   await waitFor('redis-server to follow its parent', () => !alive(redisPid), 8_000)
   tt.pass('redis-server exited')
   // And the next start is clean.

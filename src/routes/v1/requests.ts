@@ -34,6 +34,9 @@ async function loadVisible (fastify: FastifyInstance, principal: Principal, id: 
 
 export default async function requestRoutes (fastify: FastifyInstance): Promise<void> {
   fastify.addHook('onRequest', fastify.authenticate)
+  // Bodies are JSON only: Fastify's built-in text/plain parser would hand a
+  // string to schema validation (400); any other media type is 415.
+  fastify.removeContentTypeParser('text/plain')
 
   fastify.post<{ Body: SubmittedBody, Headers: { 'idempotency-key'?: string } }>('/v1/requests', {
     schema: {

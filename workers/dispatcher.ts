@@ -1,0 +1,138 @@
+import type { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { FastifyBaseLogger } from 'fastify'
+import { directoryOf } from '../src/config/gateway-config.js'
+import type { AuditEvent } from '../src/domain/events.js'
+import { isOpen } from '../src/domain/lifecycle.js'
+import { audienceOf, reschedulingEvents } from '../src/domain/notifications.js'
+import type { GatewayConfig } from '../src/domain/types.js'
+import { decodeStreamEntry, type RequestStore, type StoredRequest } from '../src/store/request-store.js'
+import { deadlineJobsFor } from './deadline-jobs.js'
+import { deadlineJobId, deliveryJobId, type DeadlineJob, type DeliveryJob } from './queues.js'
+
+export const dispatchGroup = 'dispatch'
+const readCount = 200
+const blockMs = 1000
+/** Entries another dispatcher read but did not acknowledge for this long are taken over (it died). */
+const claimIdleMs = 30_000
+
+type StreamReply = Array<[string, Array<[string, string[]]>]> | null
+
+/** Adds the deadline jobs an open request should have; existing ids are left as they are. */
+export async function scheduleDeadlines (deadlines: Queue<DeadlineJob>, requests: StoredRequest[], config: GatewayConfig, now = Date.now()): Promise<number> {
+  const directory = directoryOf(config)
+  const jobs = requests.filter((request) => isOpen(request.status)).flatMap((request) => deadlineJobsFor(request, directory.agreementById(request.agreementId)))
+  if (jobs.length === 0) return 0
+  await deadlines.addBulk(jobs.map((job) => ({
+    name: job.kind,
+    data: job,
+    opts: { jobId: deadlineJobId(job), delay: Math.max(0, job.fireAt - now), removeOnComplete: true, removeOnFail: { age: 30 * 86400 } }
+  })))
+  return jobs.length
+}
+
+/**
+ * Turns committed events into queue jobs. It reads the audit stream through a
+ * consumer group and acknowledges an entry only after its jobs exist, so a crash
+ * between a commit and its jobs leaves the entry pending, and it is dispatched
+ * again (job ids make the second time a no-op).
+ */
+export class Dispatcher {
+  #running = false
+  #loop: Promise<void> | undefined
+
+  constructor (
+    private readonly blocking: Redis,
+    private readonly store: RequestStore,
+    private readonly delivery: Queue<DeliveryJob>,
+    private readonly deadlines: Queue<DeadlineJob>,
+    private readonly config: GatewayConfig,
+    private readonly log: FastifyBaseLogger,
+    private readonly consumer: string
+  ) {}
+
+  async start (): Promise<void> {
+    try {
+      await this.store.redis.xgroup('CREATE', this.store.keys.auditStream, dispatchGroup, '0', 'MKSTREAM')
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error
+    }
+    this.#running = true
+    this.#loop = this.#run()
+  }
+
+  async stop (): Promise<void> {
+    this.#running = false
+    await this.#loop
+  }
+
+  async #run (): Promise<void> {
+    let recovering = true
+    while (this.#running) {
+      try {
+        if (recovering) {
+          await this.#recoverPending()
+          recovering = false
+        }
+        const reply = await this.blocking.xreadgroup(
+          'GROUP', dispatchGroup, this.consumer, 'COUNT', readCount, 'BLOCK', blockMs, 'STREAMS', this.store.keys.auditStream, '>'
+        ) as StreamReply
+        if (reply !== null) await this.#dispatch(reply[0][1])
+      } catch (error) {
+        if (!this.#running) break
+        this.log.error({ err: error }, 'dispatcher: reading the event stream failed; retrying')
+        recovering = true
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    }
+  }
+
+  /** Our own unacknowledged entries (from before a crash), then those of dispatchers that died. */
+  async #recoverPending (): Promise<void> {
+    const key = this.store.keys.auditStream
+    for (;;) {
+      const reply = await this.blocking.xreadgroup('GROUP', dispatchGroup, this.consumer, 'COUNT', readCount, 'STREAMS', key, '0') as StreamReply
+      const entries = reply?.[0][1].filter(([, fields]) => fields !== null) ?? []
+      if (entries.length === 0) break
+      await this.#dispatch(entries)
+    }
+    let cursor = '0-0'
+    do {
+      const [next, entries] = await this.blocking.xautoclaim(key, dispatchGroup, this.consumer, claimIdleMs, cursor, 'COUNT', readCount) as [string, Array<[string, string[]]>]
+      await this.#dispatch(entries.filter(([, fields]) => fields !== null))
+      cursor = next
+    } while (cursor !== '0-0')
+  }
+
+  async #dispatch (entries: Array<[string, string[]]>): Promise<void> {
+    if (entries.length === 0) return
+    const directory = directoryOf(this.config)
+    const deliveries: Parameters<Queue<DeliveryJob>['addBulk']>[0] = []
+    const toSchedule = new Set<string>()
+    for (const [id, fields] of entries) {
+      const event: AuditEvent = decodeStreamEntry(id, fields)
+      for (const audience of audienceOf(event.type)) {
+        const authority = event[audience]
+        const webhook = directory.authority(authority)?.webhook
+        if (webhook === undefined) continue
+        const scheduleMs = webhook.retryScheduleSeconds.map((seconds) => seconds * 1000)
+        deliveries.push({
+          name: event.type,
+          data: { eventId: id, authority, event: JSON.stringify(event), scheduleMs, timeoutMs: webhook.timeoutMs },
+          opts: {
+            jobId: deliveryJobId(id, authority),
+            delay: scheduleMs[0] ?? 0,
+            attempts: scheduleMs.length,
+            backoff: { type: 'schedule' },
+            removeOnComplete: { age: 86400 },
+            removeOnFail: { age: 30 * 86400 }
+          }
+        })
+      }
+      if (reschedulingEvents.has(event.type)) toSchedule.add(event.requestId)
+    }
+    if (deliveries.length > 0) await this.delivery.addBulk(deliveries)
+    if (toSchedule.size > 0) await scheduleDeadlines(this.deadlines, await this.store.getMany([...toSchedule]), this.config)
+    await this.store.redis.xack(this.store.keys.auditStream, dispatchGroup, ...entries.map(([id]) => id))
+  }
+}
