@@ -9,6 +9,8 @@ import problemsPlugin from './plugins/problems.js'
 import storePlugin from './plugins/store.js'
 import validationPlugin from './plugins/validation.js'
 import healthRoutes from './routes/health.js'
+import auditRoutes from './routes/v1/audit.js'
+import reportRoutes from './routes/v1/reports.js'
 import requestRoutes from './routes/v1/requests.js'
 import schemaRoutes from './routes/v1/schemas.js'
 import transitionRoutes from './routes/v1/transitions.js'
@@ -48,4 +50,6 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(schemaRoutes)
   await fastify.register(requestRoutes)
   await fastify.register(transitionRoutes)
+  await fastify.register(auditRoutes)
+  await fastify.register(reportRoutes)
 }

@@ -23,6 +23,10 @@ export interface WorkerOptions {
   deadlineConcurrency?: number
   /** How long close() waits for active jobs before giving up on them (they are retried elsewhere). */
   closeTimeoutMs?: number
+  /** BullMQ job lock (ms): a job held by a dead worker is taken back once its lock expires (default 30 s). */
+  lockDurationMs?: number
+  /** BullMQ stalled-job check interval (ms) (default 30 s). */
+  stalledIntervalMs?: number
 }
 
 export interface RunningWorkers {
@@ -48,11 +52,16 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   const deadlineQueue = new Queue<DeadlineJob>(queueNames.deadlines, { connection: queueConnection, prefix: queuePrefix })
   for (const queue of [deliveryQueue, deadlineQueue]) queue.on('error', (err) => log.error({ err, queue: queue.name }, 'queue error'))
 
+  const stalledJobs = {
+    ...(opts.lockDurationMs === undefined ? {} : { lockDuration: opts.lockDurationMs }),
+    ...(opts.stalledIntervalMs === undefined ? {} : { stalledInterval: opts.stalledIntervalMs })
+  }
   const workerConnections = [createQueueConnection(opts.redisUrl), createQueueConnection(opts.redisUrl)]
   const deliveryWorker = new Worker<DeliveryJob>(queueNames.delivery, createDeliveryProcessor(service, (authority) => directory.authority(authority)?.webhook), {
     connection: workerConnections[0],
     prefix: queuePrefix,
     concurrency: opts.deliveryConcurrency ?? 50,
+    ...stalledJobs,
     settings: {
       backoffStrategy: (attemptsMade: number, _type?: string, _err?: Error, job?: { data: DeliveryJob }) =>
         job?.data.scheduleMs[Math.min(attemptsMade, job.data.scheduleMs.length - 1)] ?? 1000
@@ -61,7 +70,8 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   const deadlineWorker = new Worker<DeadlineJob>(queueNames.deadlines, createDeadlineProcessor(service, opts.gatewayConfig), {
     connection: workerConnections[1],
     prefix: queuePrefix,
-    concurrency: opts.deadlineConcurrency ?? 50
+    concurrency: opts.deadlineConcurrency ?? 50,
+    ...stalledJobs
   })
   for (const worker of [deliveryWorker, deadlineWorker]) {
     worker.on('error', (err) => log.error({ err, queue: worker.name }, 'worker error'))

@@ -63,8 +63,8 @@ export function loadEnv (source: NodeJS.ProcessEnv = process.env): Env {
     problems.push(`AUTH_DEV_SECRET must be at least ${minDevSecretLength} characters long`)
   }
   const redisUrl = source.REDIS_URL || undefined
-  if (redisUrl !== undefined && !/^(redis|rediss|unix):\/\//.test(redisUrl)) {
-    problems.push('REDIS_URL must start with redis://, rediss:// or unix://')
+  if (redisUrl !== undefined && !/^(rediss?:\/\/|\/)/.test(redisUrl)) {
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL, or the absolute path of a unix socket')
   }
   const appendfsync = source.REDIS_APPENDFSYNC || 'always'
   if (appendfsync !== 'always' && appendfsync !== 'everysec') problems.push('REDIS_APPENDFSYNC must be always or everysec')

@@ -5,6 +5,8 @@ export interface Principal {
   authority: string
   roles: Role[]
   subject: string
+  /** The authority is registered for gateway-wide oversight. */
+  oversight?: boolean
 }
 
 export interface Parties {
@@ -45,3 +47,17 @@ export function readAccess (principal: Principal, parties: Parties): ReadAccess 
 
 /** A request's history is metadata: parties' agencies, liaison officers and auditors see it. */
 export const mayReadEvents = (principal: Principal): boolean => hasAny(principal, ['agency', 'liaison', 'auditor'])
+
+/** The audit log (and its disclosure records) is for auditors. */
+export const mayReadAudit = (principal: Principal): boolean => hasAny(principal, ['auditor'])
+
+/** Turnaround figures are for auditors and liaison officers. */
+export const mayReadReports = (principal: Principal): boolean => hasAny(principal, ['auditor', 'liaison'])
+
+/**
+ * Whose pairs a principal sees in the audit log and the reports: their own
+ * authority's, or every pair for auditors of an oversight authority (undefined).
+ */
+export function oversightScope (principal: Principal): string | undefined {
+  return principal.oversight === true && hasAny(principal, ['auditor']) ? undefined : principal.authority
+}

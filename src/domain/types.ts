@@ -75,6 +75,8 @@ export interface Authority {
   country: string
   keys: AuthorityKey[]
   webhook?: AuthorityWebhook
+  /** Gateway-wide oversight: its auditors see the audit log and reports of every pair. */
+  oversight?: boolean
 }
 
 export interface GatewayConfig {

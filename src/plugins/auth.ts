@@ -57,8 +57,10 @@ interface DecodedToken {
 async function authPlugin (fastify: FastifyInstance, opts: AuthOptions): Promise<void> {
   const pinned = new Map<string, PinnedKey>()
   const authorities = new Set<string>()
+  const oversight = new Set<string>()
   for (const authority of opts.gatewayConfig.authorities) {
     authorities.add(authority.id)
+    if (authority.oversight === true) oversight.add(authority.id)
     for (const key of authority.keys) {
       const pem = createPublicKey({ key: key.publicKeyJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
       pinned.set(`${authority.id}\u0000${key.kid}`, { alg: key.alg, pem })
@@ -93,7 +95,7 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthOptions): Promise
     if (typeof claims.authority !== 'string' || !authorities.has(claims.authority)) throw problem(401, 'The token names no registered authority.')
     if (roles.length === 0) throw problem(401, 'The token grants no known role.')
     if (typeof claims.sub !== 'string' || claims.sub === '') throw problem(401, 'The token has no subject.')
-    request.principal = { authority: claims.authority, roles, subject: claims.sub }
+    request.principal = { authority: claims.authority, roles, subject: claims.sub, oversight: oversight.has(claims.authority) }
   })
 }
 

@@ -20,6 +20,8 @@ async function openapiPlugin (fastify: FastifyInstance): Promise<void> {
       tags: [
         { name: 'requests', description: 'Submit, read and list requests' },
         { name: 'lifecycle', description: 'Acknowledge, clarify, extend, answer and withdraw' },
+        { name: 'audit', description: 'Hash-chained audit log and disclosure log' },
+        { name: 'reports', description: 'Turnaround reports' },
         { name: 'schemas', description: 'Published JSON Schemas' },
         { name: 'operations', description: 'Health and readiness' }
       ],

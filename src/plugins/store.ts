@@ -5,6 +5,8 @@ import type { GatewayConfig } from '../domain/types.js'
 import { RequestService } from '../services/request-service.js'
 import { PayloadCipher } from '../store/payload-cipher.js'
 import { connectRedis, createRedis } from '../store/redis-connection.js'
+import { AuditLog } from '../store/audit-log.js'
+import { ReportStore } from '../store/report-store.js'
 import { RequestStore } from '../store/request-store.js'
 
 declare module 'fastify' {
@@ -13,6 +15,8 @@ declare module 'fastify' {
     requestStore: RequestStore
     requests: RequestService
     gatewayConfig: GatewayConfig
+    auditLog: AuditLog
+    reports: ReportStore
   }
 }
 
@@ -32,6 +36,8 @@ async function storePlugin (fastify: FastifyInstance, opts: StoreOptions): Promi
   fastify.decorate('redis', redis)
   fastify.decorate('requestStore', store)
   fastify.decorate('gatewayConfig', opts.gatewayConfig)
+  fastify.decorate('auditLog', new AuditLog(redis, store.keys))
+  fastify.decorate('reports', new ReportStore(redis, store.keys))
   fastify.decorate('requests', new RequestService(store, new PayloadCipher(opts.payloadKey), opts.gatewayConfig, opts.idempotencyTtlSeconds))
   fastify.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect())

@@ -6,6 +6,7 @@ import { checkExtension, computeDeadlines } from '../domain/deadlines.js'
 import { actorOf, gatewayActor, type AuditEvent, type EventType } from '../domain/events.js'
 import { decide, type Action } from '../domain/lifecycle.js'
 import { refusalCatalogue } from '../domain/refusal-grounds.js'
+import { aggregateDelta } from '../domain/turnaround.js'
 import { sideOf, type Principal } from '../domain/permissions.js'
 import type { GatewayConfig, RequestType } from '../domain/types.js'
 import { problem } from '../http/problem.js'
@@ -121,7 +122,8 @@ export class RequestService {
       { ...request, bodyHash: createHash('sha256').update(bodyText).digest('hex') },
       boxScore(request),
       event,
-      { key: idempotencyKey, ttlSeconds: this.idempotencyTtlSeconds }
+      { key: idempotencyKey, ttlSeconds: this.idempotencyTtlSeconds },
+      aggregateDelta(undefined, request)
     )
     switch (outcome.outcome) {
       case 'created':
@@ -259,7 +261,8 @@ export class RequestService {
         expectedVersion: request.version,
         fields: fact.fields,
         events: [{ event: auditEvent(request, fact.event, gatewayActor, at, { status: request.status, ...fact.data }), listed: true }],
-        box: { action: 'keep' }
+        box: { action: 'keep' },
+        aggregates: aggregateDelta(request, next)
       })
       if (outcome.outcome === 'ok') return { ...next, version: outcome.version, eventIds: [...request.eventIds, ...outcome.streamIds] }
       if (outcome.outcome === 'missing') return undefined
@@ -284,7 +287,8 @@ export class RequestService {
       options.check?.(request)
       const at = this.now()
       const fields: Record<string, string | number> = { status: decision.status, ...options.fields?.(request, at) }
-      if (decision.status === 'delivered') fields.deliveredAt = at
+      // Any step of the recipient proves the request reached it.
+      if (request.deliveredAt === undefined && (decision.status === 'delivered' || side === 'recipient')) fields.deliveredAt = at
       if (decision.closes) fields.closedAt = at
       const next = applyFields(request, fields)
       const eventActor = who === 'gateway' ? gatewayActor : actorOf(who)
@@ -296,7 +300,8 @@ export class RequestService {
           { event: auditEvent(request, decision.event, eventActor, at, { from: request.status, status: decision.status, ...options.data }), listed: true },
           ...(options.extraEvents ?? []).map((event) => ({ event, listed: false }))
         ],
-        box: decision.closes ? { action: 'close', score: at } : { action: 'rescore', score: boxScore(next) }
+        box: decision.closes ? { action: 'close', score: at } : { action: 'rescore', score: boxScore(next) },
+        aggregates: aggregateDelta(request, next)
       }
       const outcome = await this.store.commit(request, change)
       if (outcome.outcome === 'ok') return { ...next, version: outcome.version, eventIds: [...request.eventIds, ...outcome.streamIds] }

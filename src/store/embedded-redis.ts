@@ -613,6 +613,8 @@ export async function checkExternalRedis (url: string, opts: CheckExternalRedisO
 /** The URL with any password removed, for logs and messages. Socket paths are returned as they are. */
 export function redactRedisUrl (url: string): string {
   if (url.startsWith('/')) return url
+  // ioredis reads `user:pw@host:port` (no scheme) as redis://user:pw@host:port.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return redactRedisUrl(`redis://${url}`).slice('redis://'.length)
   try {
     const u = new URL(url)
     if (u.password) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
 import { canonicalJson } from '../domain/canonical-json.js'
 import type { AuditEvent } from '../domain/events.js'
+import type { AggregateDelta } from '../domain/turnaround.js'
 import type { RequestStatus, RequestType } from '../domain/types.js'
 import { createKeys, type Keys } from './keys.js'
 import { commitChangeLua, listBoxLua, submitRequestLua } from './scripts.js'
@@ -72,6 +73,7 @@ export interface Change {
   fields?: Record<string, string | number>
   events: Array<{ event: AuditEvent, listed: boolean }>
   box: { action: 'keep' } | { action: 'rescore', score: number } | { action: 'close', score: number }
+  aggregates?: AggregateDelta
 }
 
 export type CommitOutcome =
@@ -165,7 +167,7 @@ export class RequestStore {
     redis.defineCommand('rogListBox', { numberOfKeys: 1, lua: listBoxLua })
   }
 
-  async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }): Promise<SubmitOutcome> {
+  async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }, aggregates?: AggregateDelta): Promise<SubmitOutcome> {
     const { body, digest } = encodeAuditEvent(event)
     const meta = JSON.stringify({
       senderReference: request.senderReference,
@@ -185,7 +187,7 @@ export class RequestStore {
       k.auditStream,
       k.auditTip,
       request.id, request.senderReference, request.bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
-      boxScore, body, digest,
+      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix,
       'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
       'status', 'submitted', 'version', 1, 'meta', meta,
       'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
@@ -222,6 +224,8 @@ export class RequestStore {
       change.expectedVersion ?? '',
       change.box.action,
       change.box.action === 'keep' ? 0 : change.box.score,
+      change.aggregates === undefined ? '' : JSON.stringify(change.aggregates),
+      k.prefix,
       change.events.length
     ]
     for (const { event, listed } of change.events) {
@@ -270,8 +274,8 @@ export class RequestStore {
   }
 }
 
-export function decodeStreamEntry (id: string, fields: string[]): LoggedEvent & { prev: string, hash: string, body: string } {
+export function decodeStreamEntry (id: string, fields: string[]): LoggedEvent & { hash: string, body: string } {
   const map: Record<string, string> = {}
   for (let i = 0; i < fields.length; i += 2) map[fields[i]] = fields[i + 1]
-  return { ...(JSON.parse(map.body) as AuditEvent), seq: Number(map.seq), id, prev: map.prev, hash: map.hash, body: map.body }
+  return { ...(JSON.parse(map.body) as AuditEvent), seq: Number(map.seq), id, hash: map.hash, body: map.body }
 }

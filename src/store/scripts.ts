@@ -61,7 +61,28 @@ end
  * Appends one event to the audit stream and extends the hash chain:
  * hash = sha256(prevHash .. ":" .. seq .. ":" .. sha256(body)), where the body's
  * digest is computed by the caller (the body is canonical JSON, hashed natively).
+ * The previous hash is not repeated in the entry: it is the previous entry's.
  */
+/** Applies an AggregateDelta (see domain/turnaround.ts), passed as JSON. */
+const applyAggregatesLua = `
+local function applyAggregates(prefix, json)
+  if json == '' then return end
+  local delta = cjson.decode(json)
+  local dayKey = prefix .. 'agg:' .. delta.day .. ':' .. delta.combo
+  if #delta.incr > 0 then
+    for _, pair in ipairs(delta.incr) do redis.call('HINCRBY', dayKey, pair[1], pair[2]) end
+    redis.call('SADD', prefix .. 'agg:days:' .. delta.day, delta.combo)
+  end
+  for _, pair in ipairs(delta.max) do
+    local current = tonumber(redis.call('HGET', dayKey, pair[1]) or '-1')
+    if pair[2] > current then redis.call('HSET', dayKey, pair[1], pair[2]) end
+  end
+  local liveKey = prefix .. 'live:' .. delta.combo
+  for _, pair in ipairs(delta.live) do redis.call('HINCRBY', liveKey, pair[1], pair[2]) end
+  if #delta.live > 0 then redis.call('SADD', prefix .. 'live:combos', delta.combo) end
+end
+`
+
 const appendAuditLua = `
 local genesis = string.rep('0', 64)
 local function appendAudit(streamKey, tipKey, body, digest)
@@ -69,7 +90,7 @@ local function appendAudit(streamKey, tipKey, body, digest)
   local seq = tonumber(tip[1] or '0') + 1
   local prev = tip[2] or genesis
   local hash = sha256(prev .. ':' .. seq .. ':' .. digest)
-  local sid = redis.call('XADD', streamKey, '*', 'seq', seq, 'prev', prev, 'hash', hash, 'body', body)
+  local sid = redis.call('XADD', streamKey, '*', 'seq', seq, 'hash', hash, 'body', body)
   redis.call('HSET', tipKey, 'seq', seq, 'hash', hash)
   return sid
 end
@@ -80,10 +101,10 @@ end
  * inbox/outbox entries and its request.submitted event.
  * KEYS: request, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
  * ARGV: id, senderReference, bodyHash, idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
- *       boxScore, auditBody, auditDigest, field1, value1, ...
+ *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, field1, value1, ...
  * Returns {'created', id, streamId} | {'replay', id} | {'idempotency_conflict', id} | {'reference_conflict', id}
  */
-export const submitRequestLua = sha256Lua + appendAuditLua + `
+export const submitRequestLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
 local id, ref, bodyHash, ttl, hasKey, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local claim = bodyHash .. '|' .. id
 if hasKey == '1' then
@@ -104,7 +125,7 @@ if claimed then
   return { 'reference_conflict', claimedId }
 end
 local fields = {}
-for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HSET', KEYS[2], ref, claim)
 if hasKey == '1' then redis.call('SET', KEYS[3], claim, 'EX', ttl) end
@@ -112,6 +133,7 @@ redis.call('ZADD', KEYS[4], score, id)
 redis.call('ZADD', KEYS[5], score, id)
 local sid = appendAudit(KEYS[6], KEYS[7], ARGV[7], ARGV[8])
 redis.call('HSET', KEYS[1], 'events', sid)
+applyAggregates(ARGV[10], ARGV[9])
 return { 'created', id, sid }
 `
 
@@ -120,22 +142,22 @@ return { 'created', id, sid }
  * caller decided on (compare-and-set), with its events and index moves.
  * KEYS: request, inbox, outbox, inboxClosed, outboxClosed, auditStream, auditTip
  * ARGV: expectedVersion ('' = no check, used for pure disclosure records),
- *       boxAction ('keep' | 'rescore' | 'close'), boxScore,
+ *       boxAction ('keep' | 'rescore' | 'close'), boxScore, aggregateDeltaJson ('' = none), keyPrefix,
  *       eventCount, then per event: body, digest, listed ('1' = part of the request's history),
  *       then field, value pairs to set.
  * Returns {'ok', version, streamIds...} | {'missing'} | {'stale', version, status}
  */
-export const commitChangeLua = sha256Lua + appendAuditLua + `
+export const commitChangeLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return { 'missing' } end
 local current = redis.call('HMGET', KEYS[1], 'version', 'status', 'events')
 local expected = ARGV[1]
 if expected ~= '' and expected ~= current[1] then return { 'stale', current[1], current[2] } end
 local action, score = ARGV[2], ARGV[3]
-local eventCount = tonumber(ARGV[4])
+local eventCount = tonumber(ARGV[6])
 local id = string.match(KEYS[1], '([^:]+)$')
 local listed = current[3] or ''
 local streamIds = {}
-local i = 5
+local i = 7
 for _ = 1, eventCount do
   local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1])
   if ARGV[i + 2] == '1' then
@@ -162,6 +184,7 @@ elseif action == 'close' then
   redis.call('ZADD', KEYS[4], score, id)
   redis.call('ZADD', KEYS[5], score, id)
 end
+applyAggregates(ARGV[5], ARGV[4])
 local result = { 'ok', version }
 for _, sid in ipairs(streamIds) do result[#result + 1] = sid end
 return result

@@ -24,7 +24,9 @@ function decodeCursor (raw: string): { score: string, id: string } {
 }
 
 /** Loads a request for a principal, answering 403/404 as the visibility rules say. */
-async function loadVisible (fastify: FastifyInstance, principal: Principal, id: string): Promise<{ request: StoredRequest, full: boolean }> {
+async function loadVisible (fastify: FastifyInstance, principal: Principal, rawId: string): Promise<{ request: StoredRequest, full: boolean }> {
+  // UUIDs are case-insensitive on input (RFC 9562 §4); ids are stored in lower case.
+  const id = rawId.toLowerCase()
   const request = await fastify.requestStore.get(id)
   const access = request === undefined ? readAccess(principal, { sender: '', recipient: '' }) : readAccess(principal, request)
   if (access === 'forbidden') throw problem(403, 'Your roles do not allow reading requests.')
