@@ -32,6 +32,8 @@ export function serverOptions (settings: { logLevel: string, bodyLimitBytes: num
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // A HEAD of a request would count as a fetch (delivery, disclosure) without showing anything.
+    exposeHeadRoutes: false,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }

@@ -152,12 +152,15 @@ export class RequestService {
    * A party's fetch of the full record: logged as a disclosure (who, when, which
    * request); the recipient's first fetch also delivers the request.
    */
-  async disclose (principal: Principal, request: StoredRequest): Promise<StoredRequest> {
+  async disclose (principal: Principal, loaded: StoredRequest): Promise<StoredRequest> {
+    let request = loaded
     const at = this.now()
     const disclosure = auditEvent(request, 'request.disclosed', actorOf(principal), at, { to: principal.authority })
     if (sideOf(principal, request) === 'recipient' && request.status === 'submitted') {
       const delivered = await this.transition(request.id, principal, { kind: 'retrieve' }, { extraEvents: [disclosure] })
       if (delivered !== undefined) return delivered
+      // Another fetch delivered it in between: answer with the record as it now stands.
+      request = await this.store.get(request.id) ?? request
     }
     const outcome = await this.store.commit(request, { events: [{ event: disclosure, listed: false }], box: { action: 'keep' } })
     if (outcome.outcome === 'missing') throw problem(404, 'No such request.')

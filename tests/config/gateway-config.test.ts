@@ -52,7 +52,8 @@ const rsaJwk = (bits = 2048): Record<string, unknown> =>
 
 t.test('the demo config loads', async t => {
   const c = loadGatewayConfig(demoPath)
-  t.same(c.authorities.map(a => a.id), ['TR-MOJ', 'TR-PMM', 'DE-BFJ', 'FR-BEPI', 'NL-AIRS'])
+  t.same(c.authorities.map(a => a.id), ['TR-MOJ', 'TR-PMM', 'DE-BFJ', 'FR-BEPI', 'NL-AIRS', 'EU-OVERSIGHT'])
+  t.same(c.authorities.filter(a => a.oversight === true).map(a => a.id), ['EU-OVERSIGHT'], 'one oversight body')
   for (const a of c.authorities) {
     t.equal(a.keys.length, 1, `${a.id} has one key`)
     t.equal(a.keys[0].alg, 'ES256')
@@ -167,7 +168,7 @@ t.test('malformed shapes do not confuse the semantic checks', async t => {
 t.test('duplicate authority ids', async t => {
   const d = demoJson()
   d.authorities.push({ ...d.authorities[2], name: 'Another BfJ' })
-  t.match(failure(t, d), /\/authorities\/5\/id: duplicate authority id "DE-BFJ" \(first at \/authorities\/2\)/)
+  t.match(failure(t, d), /\/authorities\/6\/id: duplicate authority id "DE-BFJ" \(first at \/authorities\/2\)/)
 })
 
 t.test('duplicate kids within an authority (but the same kid across authorities is fine)', async t => {
@@ -176,7 +177,7 @@ t.test('duplicate kids within an authority (but the same kid across authorities 
   t.match(failure(t, d), /\/authorities\/0\/keys\/1\/kid: duplicate kid "tr-moj-2026-01" in authority TR-MOJ \(first at \/authorities\/0\/keys\/0\)/)
   const ok = demoJson()
   ok.authorities[1].keys[0].kid = 'tr-moj-2026-01'
-  t.equal(loadGatewayConfig(writeConfig(ok)).authorities.length, 5)
+  t.equal(loadGatewayConfig(writeConfig(ok)).authorities.length, 6)
 })
 
 t.test('agreements naming unknown authorities', async t => {

@@ -222,6 +222,11 @@ export async function waitForDeadlineJob (gw: Api, jobId: string, timeoutMs: num
   return await eventually(`deadline job ${jobId}`, async () => gw.deadlineOutcomes.get(jobId), timeoutMs, 25)
 }
 
+/** Waits until the dispatcher has put this deadline job in the queue. */
+export async function waitForDeadlineScheduled (gw: Gateway, jobId: string, timeoutMs = 5000): Promise<void> {
+  await eventually(`deadline job ${jobId} to be scheduled`, async () => (await gw.workers.deadlineQueue.getJob(jobId)) === undefined ? undefined : true, timeoutMs, 20)
+}
+
 export const deadlineJobId = (kind: string, requestId: string, dueIso: string): string => `${kind}_${requestId}_${Date.parse(dueIso)}`
 
 export const count = (items: HistoryEvent[], type: string): number => items.filter((e) => e.type === type).length

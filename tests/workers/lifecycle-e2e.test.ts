@@ -26,6 +26,7 @@ import {
   submitAs,
   view,
   waitForDeadlineJob,
+  waitForDeadlineScheduled,
   waitForEvent,
   withWebhooks,
   type Gateway,
@@ -116,11 +117,12 @@ t.test('an MLA request TR-MOJ → DE-BFJ: submitted, delivered by webhook, ackno
   const mine = receiver.deliveries.filter((d) => d.body?.data?.requestId === id)
   const expectedPath: Record<string, string> = { 'request.submitted': DE, 'request.delivered': TR, 'request.acknowledged': TR, 'request.partially_executed': TR, 'request.executed': TR }
   for (const event of senderView) {
-    const copies = mine.filter((d) => d.body.data.eventId === event.id)
+    const copies = mine.filter((d) => d.body.type === event.type)
     t.ok(copies.length >= 1, `${event.type} was delivered`)
     t.same([...new Set(copies.map((d) => d.path))], [expectedPath[event.type]], `${event.type} went to ${expectedPath[event.type]} only`)
     t.equal(new Set(copies.map((d) => d.webhookId)).size, 1, `${event.type}: one webhook-id for every copy`)
-    t.equal(copies[0]?.body.type, event.type, `${event.type}: the payload names the event`)
+    t.equal(copies[0]?.body.data.eventId, event.id, `${event.type}: the payload's data.eventId is the event's own id in the history`)
+    t.equal(copies[0]?.body.timestamp, event.at, `${event.type}: the payload's timestamp is the event's`)
   }
   t.equal(new Set(mine.map((d) => d.webhookId)).size, steps.length, 'a distinct webhook-id per event')
   t.ok(mine.every((d) => d.verified), 'every webhook carried a valid Standard Webhooks signature for its authority\'s secret')
@@ -138,6 +140,7 @@ t.test('acknowledgement and response deadlines fire on time, once, seen and noti
   const { receiver } = gw
   const a1 = await submitAs(gw, 'TR-MOJ', mlaBody())
   const b = await submitAs(gw, 'TR-MOJ', mlaBody())
+  await waitForDeadlineScheduled(gw, deadlineJobId('acknowledgement_due', b.id, b.deadlines.acknowledgement))
   await must(gw, 'DE-BFJ', b.id, 'acknowledgement', {})
   await new Promise((resolve) => setTimeout(resolve, 500))
   const a2 = await submitAs(gw, 'TR-MOJ', mlaBody())
@@ -199,8 +202,9 @@ t.test('acknowledgement and response deadlines fire on time, once, seen and noti
 t.test('an extension moves the response deadline: the old job is a no-op at the old time, the overdue event comes at the new time', async (t) => {
   const gw = await startGateway(t, { configure: shortMlaClocks })
   const r = await submitAs(gw, 'TR-MOJ', mlaBody())
-  await must(gw, 'DE-BFJ', r.id, 'acknowledgement', {})
   const oldDue = r.deadlines.response
+  await waitForDeadlineScheduled(gw, deadlineJobId('response_due', r.id, oldDue))
+  await must(gw, 'DE-BFJ', r.id, 'acknowledgement', {})
   const newDue = new Date(Date.parse(oldDue) + 3000).toISOString()
   const extended = await must(gw, 'DE-BFJ', r.id, 'extension', { responseDeadline: newDue, reason: 'The witness is abroad until next week.' })
   t.equal(extended.deadlines.response, newDue, 'the response deadline moved')
@@ -265,7 +269,8 @@ t.test('the sweep re-creates deadline jobs lost from the queue, and the deadline
   const respJob = deadlineJobId('response_due', r.id, r.deadlines.response)
   const queue = gw.workers.deadlineQueue
   const scheduled = async (): Promise<boolean> => (await queue.getJob(ackJob)) !== undefined && (await queue.getJob(respJob)) !== undefined
-  for (let i = 0; i < 100 && !(await scheduled()); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await waitForDeadlineScheduled(gw, ackJob)
+  await waitForDeadlineScheduled(gw, respJob)
   t.ok(await scheduled(), 'the dispatcher scheduled the deadline jobs')
 
   await queue.obliterate({ force: true })

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { mayActOnRequests, mayListBoxes, mayReadEvents, readAccess, type Principal } from '../../domain/permissions.js'
+import { mayActOnRequests, mayListBoxes, mayReadEvents, oversightScope, readAccess, type Principal } from '../../domain/permissions.js'
 import { openStatuses, type RequestStatus, type RequestType } from '../../domain/types.js'
 import { problem } from '../../http/problem.js'
 import { bearerSecurity, eventSchema, idParams, problemResponses, requestViewSchema } from '../../http/schemas.js'
@@ -150,7 +150,11 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
     }
   }, async (request) => {
     if (!mayReadEvents(request.principal)) throw problem(403, 'Your roles do not allow reading request histories.')
-    const { request: stored } = await loadVisible(fastify, request.principal, request.params.id)
+    // Auditors of an oversight authority read every request's history (metadata only).
+    const stored = oversightScope(request.principal) === undefined
+      ? await fastify.requestStore.get(request.params.id.toLowerCase())
+      : (await loadVisible(fastify, request.principal, request.params.id)).request
+    if (stored === undefined) throw problem(404, `No request ${request.params.id}.`)
     return { items: await fastify.requestStore.events(stored) }
   })
 }

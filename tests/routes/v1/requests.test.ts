@@ -771,15 +771,7 @@ t.test('concurrency: one commit per state change', async (t) => {
     t.same(history, ['request.submitted', 'request.retrieved'], 'one request.retrieved event')
     t.equal((await get(app, sender, `/v1/requests/${view.id as string}`)).json().status, 'delivered')
 
-    // BUG (src/services/request-service.ts, RequestService.disclose): when a
-    // concurrent fetch delivered the request first, transition() returns
-    // undefined (a no-op) and disclose() returns the record it loaded BEFORE
-    // that delivery, so those fetches answer status "submitted" although the
-    // request is delivered (and their own fetch is a retrieval). disclose()
-    // should re-read the record (or return the current one) after a no-op.
-    t.same(answers.map((res) => res.json().status), Array(10).fill('delivered'), 'every one of those answers shows it delivered', {
-      todo: 'bug in RequestService.disclose: stale record returned after a concurrent delivery'
-    })
+    t.same(answers.map((res) => res.json().status), Array(10).fill('delivered'), 'every one of those answers shows it delivered')
   })
 })
 
