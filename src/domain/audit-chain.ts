@@ -1,17 +1,27 @@
 import { createHash } from 'node:crypto'
 
 // The audit log's hash chain, as the Lua commit builds it:
-//   hash(n) = sha256(hash(n-1) ":" n ":" sha256(body(n))), hash(0) = 64 zeros.
+//   hash(n) = sha256(hash(n-1) ‖ sha256(body(n))[0..16) ‖ n as 7 bytes big-endian),
+//   hash(0) = 32 zero bytes; hashes are shown in hex.
+// The link fits one SHA-256 block so that Redis's interpreted Lua computes it in
+// one pass; 128 bits of the body's digest keep a second preimage out of reach.
 // Verification recomputes it entry by entry and names the first entry that
 // does not fit: altered (its body or hash changed), removed (a gap in the
 // sequence) or reordered (a sequence number out of place).
 
 export const genesisHash = '0'.repeat(64)
 
-const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex')
+const digestBytesInLink = 16
+
+/** The part of a body's SHA-256 that enters the chain link. */
+export function bodyDigest (body: string): Buffer {
+  return createHash('sha256').update(body).digest().subarray(0, digestBytesInLink)
+}
 
 export function chainHash (previousHash: string, seq: number, body: string): string {
-  return sha256Hex(`${previousHash}:${seq}:${sha256Hex(body)}`)
+  const seqBytes = Buffer.alloc(7)
+  seqBytes.writeUIntBE(seq, 1, 6)
+  return createHash('sha256').update(Buffer.concat([Buffer.from(previousHash, 'hex'), bodyDigest(body), seqBytes])).digest('hex')
 }
 
 export interface ChainEntry {

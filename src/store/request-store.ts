@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
+import { bodyDigest } from '../domain/audit-chain.js'
 import { canonicalJson } from '../domain/canonical-json.js'
 import type { AuditEvent } from '../domain/events.js'
 import type { AggregateDelta } from '../domain/turnaround.js'
@@ -107,18 +107,17 @@ export interface LoggedEvent extends AuditEvent {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    rogSubmitRequest(...args: Array<string | number>): Result<string[], Context>
-    rogCommitChange(...args: Array<string | number>): Result<string[], Context>
+    rogSubmitRequest(...args: Array<string | number | Buffer>): Result<string[], Context>
+    rogCommitChange(...args: Array<string | number | Buffer>): Result<string[], Context>
     rogListBox(...args: Array<string | number>): Result<string[], Context>
   }
 }
 
 const maxScanPerPage = 5000
-const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex')
-
-export function encodeAuditEvent (event: AuditEvent): { body: string, digest: string } {
+/** The canonical body of an event and the part of its SHA-256 that the chain link takes (see chainHash). */
+export function encodeAuditEvent (event: AuditEvent): { body: string, digest: Buffer } {
   const body = canonicalJson(event)
-  return { body, digest: sha256Hex(body) }
+  return { body, digest: bodyDigest(body) }
 }
 
 function optionalNumber (raw: string | undefined): number | undefined {
@@ -220,7 +219,7 @@ export class RequestStore {
 
   async commit (request: Pick<StoredRequest, 'id' | 'sender' | 'recipient'>, change: Change): Promise<CommitOutcome> {
     const k = this.keys
-    const args: Array<string | number> = [
+    const args: Array<string | number | Buffer> = [
       change.expectedVersion ?? '',
       change.box.action,
       change.box.action === 'keep' ? 0 : change.box.score,

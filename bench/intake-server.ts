@@ -1,0 +1,47 @@
+// One server for the intake benchmark, in its own process so the load generator
+// does not share its event loop: `gateway` (the real app on the production Redis
+// settings) or `bare` (a Fastify route that validates the same body with the same
+// compiled schema and does nothing else).
+import Fastify from 'fastify'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import app, { serverOptions } from '../src/app.js'
+import { loadGatewayConfig } from '../src/config/gateway-config.js'
+import { packageRoot } from '../src/config/env.js'
+import { createAjv, schemaId } from '../src/schemas/registry.js'
+import { EmbeddedRedis } from '../src/store/embedded-redis.js'
+
+const mode = process.argv[2]
+const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn'
+const fastify = Fastify(serverOptions({ logLevel, bodyLimitBytes: 1024 * 1024 }))
+let cleanup = async (): Promise<void> => {}
+
+if (mode === 'bare') {
+  const validate = createAjv().getSchema(schemaId('request'))
+  if (validate === undefined) throw new Error('request schema missing')
+  fastify.setValidatorCompiler(() => validate)
+  fastify.post('/v1/requests', { schema: { body: { $ref: schemaId('request') } } }, async (_request, reply) => reply.code(201).send({ ok: true }))
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'rogatory-bench-'))
+  const redis = new EmbeddedRedis({ dataDir: dir, appendfsync: process.env.BENCH_APPENDFSYNC === 'everysec' ? 'everysec' : 'always' })
+  const url = await redis.start()
+  await fastify.register(app, {
+    gatewayConfig: loadGatewayConfig(join(packageRoot(), 'config', 'demo.json')),
+    redisUrl: url,
+    payloadKey: Buffer.alloc(32, 3),
+    authDevSecret: 'bench-dev-secret-0123456789abcdef',
+    idempotencyTtlSeconds: 86400
+  })
+  cleanup = async () => {
+    await redis.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await fastify.listen({ port: 0, host: '127.0.0.1' })
+const address = fastify.server.address()
+process.stdout.write(JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 }) + '\n')
+process.on('SIGTERM', () => {
+  fastify.close().then(cleanup).then(() => process.exit(0), () => process.exit(1))
+})
