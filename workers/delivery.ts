@@ -17,19 +17,22 @@ export function webhookPayload (eventId: string, event: AuditEvent & { seq?: num
     type: event.type,
     timestamp: event.at,
     data: {
+      ...event.data,
       eventId,
       requestId: event.requestId,
       requestType: event.requestType,
       sender: event.sender,
       recipient: event.recipient,
-      actor: event.actor.authority,
-      ...event.data
+      actor: event.actor.authority
     }
   })
 }
 
 async function post (target: DeliveryTarget, messageId: string, body: string, timeoutMs: number): Promise<number> {
-  const signature = new Webhook(target.secret).sign(messageId, new Date(), body)
+  // One instant for the signature and the header: read twice, the clock can cross a
+  // second in between and the receiver rejects the signature.
+  const signedAt = new Date()
+  const signature = new Webhook(target.secret).sign(messageId, signedAt, body)
   const response = await httpRequest(target.url, {
     method: 'POST',
     body,
@@ -37,7 +40,7 @@ async function post (target: DeliveryTarget, messageId: string, body: string, ti
       'content-type': 'application/json',
       'user-agent': 'Rogatory-Webhooks/1',
       'webhook-id': messageId,
-      'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+      'webhook-timestamp': String(Math.floor(signedAt.getTime() / 1000)),
       'webhook-signature': signature
     },
     headersTimeout: timeoutMs,
@@ -65,7 +68,7 @@ export function createDeliveryProcessor (service: RequestService, targetOf: (aut
       status = await post(target, `msg_${eventId}_${authority}`, webhookPayload(eventId, event), timeoutMs)
       if (status >= 200 && status < 300) {
         if (event.type === 'request.submitted' && authority === event.recipient) {
-          await service.transition(event.requestId, 'gateway', { kind: 'deliver' }, { data: { eventId } })
+          await service.transition(event.requestId, 'gateway', { kind: 'deliver' }, { data: { submissionEventId: eventId } })
         }
         return status
       }
@@ -83,7 +86,7 @@ export function createDeliveryProcessor (service: RequestService, targetOf: (aut
         : {
             event: 'request.delivery_failed',
             fields: { [marker]: status ?? 0 },
-            data: { eventId, event: event.type, authority, attempts: job.attemptsMade + 1, lastStatus: status ?? null }
+            data: { failedEventId: eventId, failedEvent: event.type, authority, attempts: job.attemptsMade + 1, lastStatus: status ?? null }
           }))
     }
     if (status !== undefined && !isRetryableStatus(status)) throw new UnrecoverableError(`webhook answered ${failure}; not retried`)

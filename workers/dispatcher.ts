@@ -14,7 +14,7 @@ export const dispatchGroup = 'dispatch'
 const readCount = 200
 const blockMs = 1000
 /** Entries another dispatcher read but did not acknowledge for this long are taken over (it died). */
-const claimIdleMs = 30_000
+export const defaultClaimIdleMs = 30_000
 
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null
 
@@ -48,7 +48,8 @@ export class Dispatcher {
     private readonly deadlines: Queue<DeadlineJob>,
     private readonly config: GatewayConfig,
     private readonly log: FastifyBaseLogger,
-    private readonly consumer: string
+    private readonly consumer: string,
+    private readonly claimIdleMs = defaultClaimIdleMs
   ) {}
 
   async start (): Promise<void> {
@@ -68,11 +69,14 @@ export class Dispatcher {
 
   async #run (): Promise<void> {
     let recovering = true
+    let lastRecoveryAt = 0
     while (this.#running) {
       try {
-        if (recovering) {
+        // At start, after an error, and periodically: a dispatcher that died leaves entries pending.
+        if (recovering || Date.now() - lastRecoveryAt >= this.claimIdleMs) {
           await this.#recoverPending()
           recovering = false
+          lastRecoveryAt = Date.now()
         }
         const reply = await this.blocking.xreadgroup(
           'GROUP', dispatchGroup, this.consumer, 'COUNT', readCount, 'BLOCK', blockMs, 'STREAMS', this.store.keys.auditStream, '>'
@@ -98,7 +102,7 @@ export class Dispatcher {
     }
     let cursor = '0-0'
     do {
-      const [next, entries] = await this.blocking.xautoclaim(key, dispatchGroup, this.consumer, claimIdleMs, cursor, 'COUNT', readCount) as [string, Array<[string, string[]]>]
+      const [next, entries] = await this.blocking.xautoclaim(key, dispatchGroup, this.consumer, this.claimIdleMs, cursor, 'COUNT', readCount) as [string, Array<[string, string[]]>]
       await this.#dispatch(entries.filter(([, fields]) => fields !== null))
       cursor = next
     } while (cursor !== '0-0')

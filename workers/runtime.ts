@@ -27,6 +27,18 @@ export interface WorkerOptions {
   lockDurationMs?: number
   /** BullMQ stalled-job check interval (ms) (default 30 s). */
   stalledIntervalMs?: number
+  /** Audit entries a dead dispatcher read but never dispatched are taken over after this long (default 30 s). */
+  claimIdleMs?: number
+  /** Told of every delivery attempt and failed job attempt (the API process's metrics, when the workers run in it). */
+  observer?: WorkerObserver
+}
+
+/** Counts what the workers do, for metrics. */
+export interface WorkerObserver {
+  /** A webhook delivery attempt to an authority ended: 2xx (delivered) or anything else (failed; retried or given up). */
+  deliveryAttempt?: (authority: string, outcome: 'delivered' | 'failed') => void
+  /** A job attempt failed on a queue. */
+  jobFailed?: (queue: string) => void
 }
 
 export interface RunningWorkers {
@@ -53,6 +65,8 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   for (const queue of [deliveryQueue, deadlineQueue]) queue.on('error', (err) => log.error({ err, queue: queue.name }, 'queue error'))
 
   const stalledJobs = {
+    // Jobs are idempotent (the record decides), so a job that stalls again and again is retried, never dropped silently.
+    maxStalledCount: 20,
     ...(opts.lockDurationMs === undefined ? {} : { lockDuration: opts.lockDurationMs }),
     ...(opts.stalledIntervalMs === undefined ? {} : { stalledInterval: opts.stalledIntervalMs })
   }
@@ -67,6 +81,8 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
         job?.data.scheduleMs[Math.min(attemptsMade, job.data.scheduleMs.length - 1)] ?? 1000
     }
   })
+  deliveryWorker.on('completed', (job, result) => { if (result !== 'no_target') opts.observer?.deliveryAttempt?.(job.data.authority, 'delivered') })
+  deliveryWorker.on('failed', (job) => { if (job !== undefined) opts.observer?.deliveryAttempt?.(job.data.authority, 'failed') })
   const deadlineWorker = new Worker<DeadlineJob>(queueNames.deadlines, createDeadlineProcessor(service, opts.gatewayConfig), {
     connection: workerConnections[1],
     prefix: queuePrefix,
@@ -76,9 +92,10 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   for (const worker of [deliveryWorker, deadlineWorker]) {
     worker.on('error', (err) => log.error({ err, queue: worker.name }, 'worker error'))
     worker.on('failed', (job, err) => log.warn({ err, queue: worker.name, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'job attempt failed'))
+    worker.on('failed', () => opts.observer?.jobFailed?.(worker.name))
   }
 
-  const dispatcher = new Dispatcher(blocking, store, deliveryQueue, deadlineQueue, opts.gatewayConfig, log, `${hostname()}-${process.pid}`)
+  const dispatcher = new Dispatcher(blocking, store, deliveryQueue, deadlineQueue, opts.gatewayConfig, log, `${hostname()}-${process.pid}`, opts.claimIdleMs)
   await dispatcher.start()
 
   const sweep = async (): Promise<{ requests: number, jobs: number }> => {

@@ -21,10 +21,16 @@ export type Decision =
   | { ok: true, noop: true }
   | { ok: false, reason: 'illegal', detail: string }
 
+/** Facts of the request beyond its status that some transitions depend on. */
+export interface LifecycleContext {
+  /** A partial answer was given: a clarification returns the request to partially_executed. */
+  partiallyAnswered: boolean
+}
+
 interface Rule {
   actor: Actor
   from: readonly RequestStatus[]
-  to: (action: Action, current: RequestStatus) => RequestStatus
+  to: (action: Action, current: RequestStatus, context: LifecycleContext) => RequestStatus
   event: (action: Action) => EventType
   /** An action that is already satisfied (a second delivery) is a quiet no-op, not a conflict. */
   noopFrom?: readonly RequestStatus[]
@@ -43,7 +49,12 @@ const rules: Record<Action['kind'], Rule> = {
     to: () => 'clarification_requested',
     event: () => 'request.clarification_requested'
   },
-  clarify: { actor: 'sender', from: ['clarification_requested'], to: () => 'acknowledged', event: () => 'request.clarified' },
+  clarify: {
+    actor: 'sender',
+    from: ['clarification_requested'],
+    to: (_action, _current, context) => (context.partiallyAnswered ? 'partially_executed' : 'acknowledged'),
+    event: () => 'request.clarified'
+  },
   extend: { actor: 'recipient', from: openStatuses, to: (_action, current) => current, event: () => 'request.extended' },
   respond: {
     actor: 'recipient',
@@ -70,7 +81,7 @@ const verbs: Record<Action['kind'], string> = {
 export const isOpen = (status: RequestStatus): boolean => openStatuses.includes(status)
 
 /** The lifecycle of DESIGN.md §2 as one pure decision: may this actor do this now, and what follows. */
-export function decide (current: RequestStatus, actor: Actor, action: Action): Decision {
+export function decide (current: RequestStatus, actor: Actor, action: Action, context: LifecycleContext = { partiallyAnswered: false }): Decision {
   const rule = rules[action.kind]
   if (rule.noopFrom?.includes(current) === true) return { ok: true, noop: true }
   if (actor !== rule.actor) {
@@ -79,6 +90,6 @@ export function decide (current: RequestStatus, actor: Actor, action: Action): D
   if (!rule.from.includes(current)) {
     return { ok: false, reason: 'illegal', detail: `cannot ${verbs[action.kind]} a request whose status is ${current}` }
   }
-  const status = rule.to(action, current)
+  const status = rule.to(action, current, context)
   return { ok: true, status, event: rule.event(action), closes: closedStatuses.includes(status) }
 }

@@ -178,9 +178,13 @@ export class RequestService {
     })
   }
 
+  /** Asking for clarification shows the request was received: it acknowledges it too when that step is still open. */
   requestClarification (principal: Principal, id: string, questions: string): Promise<StoredRequest | undefined> {
     return this.transition(id, principal, { kind: 'request_clarification' }, {
-      fields: (request, at) => this.withMessage(request, { kind: 'questions', at, authority: principal.authority, text: questions })
+      fields: (request, at) => ({
+        ...(request.acknowledgedAt === undefined ? { acknowledgedAt: at } : {}),
+        ...this.withMessage(request, { kind: 'questions', at, authority: principal.authority, text: questions })
+      })
     })
   }
 
@@ -284,7 +288,7 @@ export class RequestService {
       const request = await this.store.get(id)
       const side = request === undefined ? undefined : who === 'gateway' ? 'gateway' : sideOf(who, request)
       if (request === undefined || side === undefined) throw problem(404, `No request ${id}.`)
-      const decision = decide(request.status, side, action)
+      const decision = decide(request.status, side, action, { partiallyAnswered: request.respondedAt !== undefined })
       if (!decision.ok) throw problem(409, decision.detail, { slug: 'illegal-transition', currentStatus: request.status })
       if (decision.noop === true) return undefined
       options.check?.(request)

@@ -118,6 +118,8 @@ export class Receiver {
   async up (): Promise<void> {
     if (this.#server !== undefined) return
     const server = createServer((req, res) => { this.#handle(req, res) })
+    // Advertised to the client (Keep-Alive: timeout=1): undici then does not reuse an idle
+    // connection the server may be closing, so no attempt fails for the receiver's sake.
     server.keepAliveTimeout = 1000
     for (let attempt = 0; ; attempt++) {
       try {

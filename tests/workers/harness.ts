@@ -16,9 +16,12 @@ import { parseGatewayConfig } from '../../src/config/gateway-config.js'
 import type { GatewayConfig } from '../../src/domain/types.js'
 import { startWorkers, type RunningWorkers, type WorkerOptions } from '../../workers/runtime.js'
 import { queueNames, queuePrefix } from '../../workers/queues.js'
-import { bearer, buildApp, demoConfig, example, payloadKey, type TestApp } from '../helpers/app.js'
+import Fastify from 'fastify'
+import app, { serverOptions } from '../../src/app.js'
+import { mintDevToken } from '../../src/auth/dev-token.js'
+import { bearer, demoConfig, devSecret, example, payloadKey, type TestApp } from '../helpers/app.js'
 import { eventually, redisClient } from '../helpers/fixtures.js'
-import { startRedis } from '../helpers/redis.js'
+import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { Receiver } from '../helpers/receiver.js'
 import type { WorkerProcessSpec } from '../helpers/worker-process.js'
 
@@ -66,6 +69,8 @@ export function withWebhooks (config: GatewayConfig, receiver: Receiver, ids: st
 export async function startApi (t: Test, opts: Pick<GatewayOptions, 'configure'> = {}): Promise<Api> {
   const receiver = await Receiver.start(t)
   const config = demoConfig()
+  // The tests poll the API far faster than a partner would: lift the per-authority rate limit.
+  for (const a of config.authorities) a.rateLimit = { max: 1_000_000, timeWindowSeconds: 60 }
   opts.configure?.(config, receiver)
   parseGatewayConfig(config, 'test config')
   const redis = await startRedis(t)
@@ -82,9 +87,29 @@ export async function startApi (t: Test, opts: Pick<GatewayOptions, 'configure'>
     eventsConnection.disconnect()
   })
 
-  const built = await buildApp(t, { config, redis })
+  const built = await buildGatewayApp(t, config, redis)
   const db = await redisClient(t, redis.url)
   return { ...built, db, receiver, deadlineOutcomes }
+}
+
+/**
+ * The app as tests/helpers/app.ts builds it, but without load shedding: these
+ * tests run several gateways and workers in one process, and a busy event loop
+ * must not turn a submission into a 503. And with a generous plugin timeout, for
+ * a loaded machine.
+ */
+async function buildGatewayApp (t: Test, config: GatewayConfig, redis: TestRedis): Promise<TestApp> {
+  const fastify = Fastify({ ...serverOptions({ logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', bodyLimitBytes: 1024 * 1024 }), pluginTimeout: 60_000 })
+  await fastify.register(app, { gatewayConfig: config, redisUrl: redis.url, payloadKey, authDevSecret: devSecret, idempotencyTtlSeconds: 86400, underPressure: { maxEventLoopDelayMs: 0 } })
+  await fastify.ready()
+  t.teardown(() => fastify.close())
+  return {
+    app: fastify,
+    redis,
+    config,
+    token: (authority, roles = ['agency'], sub = `clerk@${authority}`) =>
+      mintDevToken(devSecret, { authority, roles: typeof roles === 'string' ? roles.split(',') : roles, sub }, 3600)
+  }
 }
 
 /** The API plus the workers of workers/runtime.ts in this process. */

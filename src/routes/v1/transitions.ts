@@ -21,7 +21,12 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
   fastify.addHook('onRequest', fastify.authenticate)
 
   function route<Body> (spec: TransitionRoute<Body>): void {
+    const bodyOptional = !('required' in spec.body)
     fastify.post<{ Params: { id: string }, Body: Body }>(`/v1/requests/:id/${spec.path}`, {
+      // A step whose fields are all optional may be posted without a body.
+      preValidation: async (request) => {
+        if (bodyOptional && (request.body === undefined || request.body === null)) request.body = {} as Body
+      },
       schema: {
         tags: ['lifecycle'],
         summary: spec.summary,
@@ -47,8 +52,9 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
     body: {
       properties: {
         recipientReference: { type: 'string', minLength: 1, maxLength: 100 },
-        estimatedAnswerDate: { type: 'string', format: 'date' }
-      }
+        estimatedAnswerDate: { type: 'string', format: 'date', maxLength: 10 }
+      },
+      examples: [{ recipientReference: 'BfJ-RH-2026-0815', estimatedAnswerDate: '2027-02-01' }]
     },
     run: async (request) => fastify.requests.acknowledge(request.principal, request.params.id, request.body)
   })
@@ -57,7 +63,11 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
     path: 'clarification-request',
     summary: 'Ask the sender for more information (recipient)',
     description: 'Pauses the request in clarification_requested until the sender answers.',
-    body: { properties: { questions: freeText('What is missing or unclear') }, required: ['questions'] },
+    body: {
+      properties: { questions: freeText('What is missing or unclear') },
+      required: ['questions'],
+      examples: [{ questions: 'Please state the period of the transactions concerned and the account holder\'s role in the proceedings.' }]
+    },
     run: async (request) => fastify.requests.requestClarification(request.principal, request.params.id, request.body.questions)
   })
 
@@ -65,7 +75,11 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
     path: 'clarification',
     summary: 'Answer a clarification request (sender)',
     description: 'Returns the request to acknowledged.',
-    body: { properties: { answers: freeText('The information asked for') }, required: ['answers'] },
+    body: {
+      properties: { answers: freeText('The information asked for') },
+      required: ['answers'],
+      examples: [{ answers: 'January to June 2026; the account holder is a suspect.' }]
+    },
     run: async (request) => fastify.requests.clarify(request.principal, request.params.id, request.body.answers)
   })
 
@@ -74,8 +88,9 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
     summary: 'Move the response deadline (recipient)',
     description: 'Within the agreement\'s cap, measured from the original deadline; beyond it the answer is 422.',
     body: {
-      properties: { responseDeadline: { type: 'string', format: 'date-time' }, reason: freeText('Why more time is needed', 5000) },
-      required: ['responseDeadline', 'reason']
+      properties: { responseDeadline: { type: 'string', format: 'date-time', maxLength: 64 }, reason: freeText('Why more time is needed', 5000) },
+      required: ['responseDeadline', 'reason'],
+      examples: [{ responseDeadline: '2027-03-02T09:14:03.512Z', reason: 'The bank needs four more weeks to produce the records.' }]
     },
     run: async (request) => fastify.requests.extend(request.principal, request.params.id, request.body)
   })
@@ -90,7 +105,8 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
         grounds: { type: 'array', items: { type: 'string', enum: allRefusalGrounds }, minItems: 1, maxItems: 10, uniqueItems: true },
         text: freeText('Free text accompanying the answer')
       },
-      required: ['outcome']
+      required: ['outcome'],
+      examples: [{ outcome: 'partially_executed', text: 'Bank records attached; the witness hearing is scheduled.' }]
     },
     run: async (request) => fastify.requests.respond(request.principal, request.params.id, request.body)
   })
@@ -99,7 +115,7 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
     path: 'withdrawal',
     summary: 'Withdraw a request (sender)',
     description: 'Allowed while the request is open.',
-    body: { properties: { reason: freeText('Why the request is withdrawn', 5000) } },
+    body: { properties: { reason: freeText('Why the request is withdrawn', 5000) }, examples: [{ reason: 'The proceedings were discontinued.' }] },
     run: async (request) => fastify.requests.withdraw(request.principal, request.params.id, request.body?.reason)
   })
 }
