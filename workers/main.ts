@@ -28,7 +28,9 @@ async function main (): Promise<void> {
     logger,
     // How soon a job held by a dead worker is taken back (BullMQ defaults: 30 s each).
     lockDurationMs: optionalMs('WORKER_LOCK_DURATION_MS'),
-    stalledIntervalMs: optionalMs('WORKER_STALLED_INTERVAL_MS')
+    stalledIntervalMs: optionalMs('WORKER_STALLED_INTERVAL_MS'),
+    // How long audit entries read by a dead dispatcher stay pending before another takes them over (default 30 s).
+    claimIdleMs: optionalMs('WORKER_CLAIM_IDLE_MS')
   })
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'worker shutting down after an error')

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { mayActOnRequests, mayListBoxes, mayReadEvents, oversightScope, readAccess, type Principal } from '../../domain/permissions.js'
 import { openStatuses, type RequestStatus, type RequestType } from '../../domain/types.js'
 import { problem } from '../../http/problem.js'
+import { rejectIllFormedStrings } from '../../http/well-formed.js'
 import { bearerSecurity, eventSchema, idParams, problemResponses, requestViewSchema } from '../../http/schemas.js'
 import { schemaId } from '../../schemas/registry.js'
 import type { SubmittedBody } from '../../services/request-service.js'
@@ -9,6 +10,8 @@ import { toView } from '../../services/request-view.js'
 import type { StoredRequest } from '../../store/request-store.js'
 
 const maxPageSize = 100
+/** A request's history as answered by GET /v1/requests/{id}/events is bounded (clarification rounds could repeat without end). */
+const maxHistoryEvents = 1000
 const statuses: RequestStatus[] = ['submitted', 'delivered', 'acknowledged', 'clarification_requested', 'partially_executed', 'executed', 'refused', 'withdrawn', 'deemed_accepted']
 
 function encodeCursor (cursor: { score: string, id: string }): string {
@@ -41,6 +44,7 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
   fastify.removeContentTypeParser('text/plain')
 
   fastify.post<{ Body: SubmittedBody, Headers: { 'idempotency-key'?: string } }>('/v1/requests', {
+    preValidation: rejectIllFormedStrings,
     schema: {
       tags: ['requests'],
       summary: 'Submit a request',
@@ -98,9 +102,9 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
           status: { type: 'string', enum: statuses },
           overdue: { type: 'boolean' },
           type: { type: 'string', enum: ['mla', 'repatriation'] },
-          counterpart: { type: 'string', pattern: '^[A-Z]{2}-[A-Z0-9]{2,12}$' },
-          dueBefore: { type: 'string', format: 'date-time' },
-          limit: { type: 'integer', minimum: 1, maximum: maxPageSize, default: 20 },
+          counterpart: { type: 'string', maxLength: 15, pattern: '^[A-Z]{2}-[A-Z0-9]{2,12}$' },
+          dueBefore: { type: 'string', format: 'date-time', maxLength: 64 },
+          limit: { type: 'integer', format: 'int32', minimum: 1, maximum: maxPageSize, default: 20 },
           cursor: { type: 'string', maxLength: 200 }
         },
         additionalProperties: false
@@ -109,8 +113,8 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
         200: {
           type: 'object',
           properties: {
-            items: { type: 'array', items: requestViewSchema },
-            nextCursor: { type: 'string' }
+            items: { type: 'array', maxItems: maxPageSize, items: requestViewSchema },
+            nextCursor: { type: 'string', maxLength: 200, pattern: '^[A-Za-z0-9_-]+$', description: 'Opaque; pass it as cursor for the next page' }
           },
           required: ['items']
         },
@@ -141,10 +145,11 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
     schema: {
       tags: ['requests'],
       summary: 'A request\'s history',
+      description: `Its lifecycle events, oldest first (at most the first ${maxHistoryEvents}; the audit log, GET /v1/audit?requestId=, pages through any number). Metadata only.`,
       security: bearerSecurity,
       params: idParams,
       response: {
-        200: { type: 'object', properties: { items: { type: 'array', items: eventSchema } }, required: ['items'] },
+        200: { type: 'object', properties: { items: { type: 'array', maxItems: maxHistoryEvents, items: eventSchema } }, required: ['items'] },
         ...problemResponses(400, 401, 403, 404, 503)
       }
     }
@@ -155,6 +160,6 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
       ? await fastify.requestStore.get(request.params.id.toLowerCase())
       : (await loadVisible(fastify, request.principal, request.params.id)).request
     if (stored === undefined) throw problem(404, `No request ${request.params.id}.`)
-    return { items: await fastify.requestStore.events(stored) }
+    return { items: (await fastify.requestStore.events(stored)).slice(0, maxHistoryEvents) }
   })
 }

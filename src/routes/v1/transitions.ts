@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { mayActOnRequests } from '../../domain/permissions.js'
 import { allRefusalGrounds } from '../../domain/refusal-grounds.js'
 import { problem } from '../../http/problem.js'
+import { rejectIllFormedStrings } from '../../http/well-formed.js'
 import { bearerSecurity, idParams, problemResponses, requestViewSchema } from '../../http/schemas.js'
 import { toView } from '../../services/request-view.js'
 import type { StoredRequest } from '../../store/request-store.js'
@@ -26,6 +27,7 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
       // A step whose fields are all optional may be posted without a body.
       preValidation: async (request) => {
         if (bodyOptional && (request.body === undefined || request.body === null)) request.body = {} as Body
+        await rejectIllFormedStrings(request)
       },
       schema: {
         tags: ['lifecycle'],
@@ -38,6 +40,8 @@ export default async function transitionRoutes (fastify: FastifyInstance): Promi
       }
     }, async (request, reply: FastifyReply) => {
       if (!mayActOnRequests(request.principal)) throw problem(403, 'Only agencies act on requests.')
+      // Ids are stored lower-case; UUIDs are case-insensitive on input (RFC 9562).
+      request.params.id = request.params.id.toLowerCase()
       const changed = await spec.run(request)
       const current = changed ?? await fastify.requestStore.get(request.params.id)
       if (current === undefined) throw problem(404, `No request ${request.params.id}.`)
