@@ -4,9 +4,13 @@ import type { GatewayConfig } from './domain/types.js'
 import { problemSchema } from './http/schemas.js'
 import { loggerOptions } from './logging.js'
 import authPlugin from './plugins/auth.js'
+import metricsPlugin, { type GatewayMetrics } from './plugins/metrics.js'
 import openapiPlugin from './plugins/openapi.js'
 import problemsPlugin from './plugins/problems.js'
+import queueDashboardPlugin, { queues as queuesPlugin } from './plugins/queue-dashboard.js'
+import rateLimitPlugin, { type RateLimitSettings } from './plugins/rate-limit.js'
 import requestLogPlugin from './plugins/request-log.js'
+import securityPlugin, { type UnderPressureSettings } from './plugins/security.js'
 import storePlugin from './plugins/store.js'
 import validationPlugin from './plugins/validation.js'
 import healthRoutes from './routes/health.js'
@@ -23,6 +27,12 @@ export interface AppOptions {
   authDevSecret?: string
   idempotencyTtlSeconds: number
   keyPrefix?: string
+  /** The process's metrics (server.ts shares them with in-process workers); a fresh registry when absent. */
+  metrics?: GatewayMetrics
+  /** Rate-limit defaults (per-authority limits come from the gateway config). */
+  rateLimit?: RateLimitSettings
+  /** Load-shedding thresholds. */
+  underPressure?: UnderPressureSettings
 }
 
 /** Options of the Fastify instance itself; the app plugin below needs them. */
@@ -32,7 +42,9 @@ export function serverOptions (settings: { logLevel: string, bodyLimitBytes: num
     bodyLimit: settings.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // Requests arriving while the server closes are answered 503 problem+json
+    // by src/plugins/security.ts (fastify's own 503 is not a problem document).
+    return503OnClosing: false,
     // A HEAD of a request would count as a fetch (delivery, disclosure) without showing anything.
     exposeHeadRoutes: false,
     // src/plugins/request-log.ts writes one line per request instead of fastify's two.
@@ -49,9 +61,18 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(requestLogPlugin)
   await fastify.register(problemsPlugin)
   await fastify.register(validationPlugin)
-  await fastify.register(openapiPlugin)
+  // Hooks before routes (route scopes copy the hooks that exist when they are
+  // registered). onRequest order: security headers and load shedding, then the
+  // rate limiter, then each route scope's authentication.
+  await fastify.register(securityPlugin, { underPressure: opts.underPressure })
   await fastify.register(storePlugin, opts)
+  await fastify.register(queuesPlugin, { redisUrl: opts.redisUrl })
+  await fastify.register(metricsPlugin, { metrics: opts.metrics, keyPrefix: opts.keyPrefix })
   await fastify.register(authPlugin, { gatewayConfig: opts.gatewayConfig, devSecret: opts.authDevSecret })
+  await fastify.register(rateLimitPlugin, { ...opts.rateLimit, gatewayConfig: opts.gatewayConfig, redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix })
+  // Routes, the OpenAPI plugin first so that it sees every one of them.
+  await fastify.register(openapiPlugin)
+  await fastify.register(queueDashboardPlugin)
   await fastify.register(healthRoutes)
   await fastify.register(schemaRoutes)
   await fastify.register(requestRoutes)

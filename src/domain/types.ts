@@ -77,6 +77,13 @@ export interface Authority {
   webhook?: AuthorityWebhook
   /** Gateway-wide oversight: its auditors see the audit log and reports of every pair. */
   oversight?: boolean
+  /** Requests per window for all of this authority's tokens together; absent = the gateway default (600 per 60 s). */
+  rateLimit?: AuthorityRateLimit
+}
+
+export interface AuthorityRateLimit {
+  max: number
+  timeWindowSeconds: number
 }
 
 export interface GatewayConfig {

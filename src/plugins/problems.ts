@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { problem, problemFor, ProblemError, type FieldError, type Problem } from '../http/problem.js'
+import { maxPointerLength } from '../http/schemas.js'
 import { isRedisUnavailable } from '../store/redis-errors.js'
 
 interface AjvLikeError {
@@ -33,7 +34,8 @@ export function fieldErrors (errors: AjvLikeError[], context?: string): FieldErr
     const keyOf = `${pointer} ${detail}`
     if (seen.has(keyOf)) continue
     seen.add(keyOf)
-    out.push({ pointer: pointer === '' ? '/' : pointer, detail })
+    // An unknown field's name is the client's: echo a bounded part of it.
+    out.push({ pointer: pointer === '' ? '/' : pointer.length > maxPointerLength ? `${pointer.slice(0, maxPointerLength)}...` : pointer, detail })
   }
   return out.slice(0, 100)
 }

@@ -2,15 +2,15 @@ import type { FastifyInstance } from 'fastify'
 import type { EventType } from '../../domain/events.js'
 import { mayReadAudit, oversightScope } from '../../domain/permissions.js'
 import { problem } from '../../http/problem.js'
-import { bearerSecurity, eventSchema, problemResponses } from '../../http/schemas.js'
+import { bearerSecurity, countSchema, eventSchema, problemResponses, streamIdSchema } from '../../http/schemas.js'
 
 const authorityPattern = '^[A-Z]{2}-[A-Z0-9]{2,12}$'
 
 const pageSchema = {
   type: 'object',
   properties: {
-    items: { type: 'array', items: { ...eventSchema, properties: { ...eventSchema.properties, hash: { type: 'string' } } } },
-    nextCursor: { type: 'string' }
+    items: { type: 'array', maxItems: 500, items: { ...eventSchema, properties: { ...eventSchema.properties, hash: { type: 'string', maxLength: 64, pattern: '^[0-9a-f]{64}$' } } } },
+    nextCursor: streamIdSchema
   },
   required: ['items']
 } as const
@@ -18,13 +18,13 @@ const pageSchema = {
 const listQuery = {
   type: 'object',
   properties: {
-    from: { type: 'string', format: 'date-time' },
-    to: { type: 'string', format: 'date-time' },
-    authority: { type: 'string', pattern: authorityPattern },
-    requestId: { type: 'string', format: 'uuid' },
-    type: { type: 'string', pattern: '^request\\.[a-z_]{3,40}$' },
-    limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-    cursor: { type: 'string', pattern: '^\\d{1,20}-\\d{1,20}$' }
+    from: { type: 'string', format: 'date-time', maxLength: 64 },
+    to: { type: 'string', format: 'date-time', maxLength: 64 },
+    authority: { type: 'string', maxLength: 15, pattern: authorityPattern },
+    requestId: { type: 'string', format: 'uuid', maxLength: 45 },
+    type: { type: 'string', maxLength: 48, pattern: '^request\\.[a-z_]{3,40}$' },
+    limit: { type: 'integer', format: 'int32', minimum: 1, maximum: 500, default: 100 },
+    cursor: { type: 'string', maxLength: 41, pattern: '^\\d{1,20}-\\d{1,20}$' }
   },
   additionalProperties: false
 } as const
@@ -85,13 +85,13 @@ export default async function auditRoutes (fastify: FastifyInstance): Promise<vo
           type: 'object',
           properties: {
             ok: { type: 'boolean' },
-            checked: { type: 'integer' },
-            tipSeq: { type: 'integer' },
-            tipHash: { type: 'string' },
+            checked: countSchema,
+            tipSeq: countSchema,
+            tipHash: { type: 'string', maxLength: 64, pattern: '^([0-9a-f]{64})?$' },
             fault: { type: 'string', enum: ['altered', 'removed', 'reordered', 'truncated'] },
-            entryId: { type: ['string', 'null'] },
-            seq: { type: 'integer' },
-            detail: { type: 'string' }
+            entryId: { type: ['string', 'null'], maxLength: 41, pattern: '^\\d{1,20}-\\d{1,20}$' },
+            seq: countSchema,
+            detail: { type: 'string', maxLength: 500 }
           },
           required: ['ok', 'checked']
         },

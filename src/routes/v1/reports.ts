@@ -2,38 +2,41 @@ import type { FastifyInstance } from 'fastify'
 import { mayReadReports, oversightScope } from '../../domain/permissions.js'
 import { toCsv } from '../../domain/report.js'
 import { problem } from '../../http/problem.js'
-import { bearerSecurity, problemResponses } from '../../http/schemas.js'
+import { authorityIdSchema, bearerSecurity, countSchema, dateSchema, problemResponses, timestampSchema } from '../../http/schemas.js'
 
 const maxReportDays = 3660
+/** Rows of a report at most: every ordered pair of the (at most 1000) configured authorities, for each of the two types. */
+const maxReportRows = 1000 * 999 * 2
+const rowType = { type: 'string', enum: ['mla', 'repatriation', '*'], description: '* when grouped by direction' } as const
 
 const clock = {
   type: 'object',
-  properties: { count: { type: 'integer' }, p50Seconds: { type: ['number', 'null'] }, p90Seconds: { type: ['number', 'null'] }, maxSeconds: { type: ['number', 'null'] } }
+  properties: { count: countSchema, p50Seconds: { type: ['number', 'null'] }, p90Seconds: { type: ['number', 'null'] }, maxSeconds: { type: ['number', 'null'] } }
 } as const
 
 const row = {
   type: 'object',
   properties: {
-    sender: { type: 'string' },
-    recipient: { type: 'string' },
-    type: { type: 'string' },
-    submitted: { type: 'integer' },
-    delivered: { type: 'integer' },
-    acknowledged: { type: 'integer' },
-    answered: { type: 'integer' },
-    executed: { type: 'integer' },
-    refused: { type: 'integer' },
-    withdrawn: { type: 'integer' },
-    deemedAccepted: { type: 'integer' },
-    acknowledgementOverdue: { type: 'integer' },
-    responseOverdue: { type: 'integer' },
+    sender: authorityIdSchema,
+    recipient: authorityIdSchema,
+    type: rowType,
+    submitted: countSchema,
+    delivered: countSchema,
+    acknowledged: countSchema,
+    answered: countSchema,
+    executed: countSchema,
+    refused: countSchema,
+    withdrawn: countSchema,
+    deemedAccepted: countSchema,
+    acknowledgementOverdue: countSchema,
+    responseOverdue: countSchema,
     timeToDeliver: clock,
     timeToAcknowledge: clock,
     timeToAnswer: clock,
     acknowledgedOnTimeShare: { type: ['number', 'null'] },
     answeredOnTimeShare: { type: ['number', 'null'] },
-    openNow: { type: 'integer' },
-    overdueNow: { type: 'integer' }
+    openNow: countSchema,
+    overdueNow: countSchema
   }
 } as const
 
@@ -54,8 +57,8 @@ export default async function reportRoutes (fastify: FastifyInstance): Promise<v
       querystring: {
         type: 'object',
         properties: {
-          from: { type: 'string', format: 'date' },
-          to: { type: 'string', format: 'date' },
+          from: { type: 'string', format: 'date', maxLength: 10 },
+          to: { type: 'string', format: 'date', maxLength: 10 },
           groupBy: { type: 'string', enum: ['type', 'direction'], default: 'type' },
           format: { type: 'string', enum: ['json', 'csv'], default: 'json' }
         },
@@ -64,20 +67,29 @@ export default async function reportRoutes (fastify: FastifyInstance): Promise<v
       },
       response: {
         200: {
-          type: 'object',
-          properties: {
-            from: { type: 'string' },
-            to: { type: 'string' },
-            generatedAt: { type: 'string' },
-            scope: { type: 'string' },
-            rows: { type: 'array', items: row },
-            reciprocity: {
-              type: 'array',
-              items: {
+          description: 'The report: JSON, or CSV with format=csv (one line per row, the columns of the JSON rows)',
+          content: {
+            'application/json': {
+              schema: {
                 type: 'object',
-                properties: { authorities: { type: 'array', items: { type: 'string' } }, type: { type: 'string' }, forward: nullableRow, backward: nullableRow }
+                properties: {
+                  from: dateSchema,
+                  to: dateSchema,
+                  generatedAt: timestampSchema,
+                  scope: { type: 'string', maxLength: 15, pattern: '^([A-Z]{2}-[A-Z0-9]{2,12}|gateway)$', description: 'The authority whose pairs are shown, or gateway (oversight: every pair)' },
+                  rows: { type: 'array', maxItems: maxReportRows, items: row },
+                  reciprocity: {
+                    type: 'array',
+                    maxItems: maxReportRows,
+                    items: {
+                      type: 'object',
+                      properties: { authorities: { type: 'array', minItems: 2, maxItems: 2, items: authorityIdSchema }, type: rowType, forward: nullableRow, backward: nullableRow }
+                    }
+                  }
+                }
               }
-            }
+            },
+            'text/csv': { schema: { type: 'string', maxLength: 1073741824, description: 'A header line, then one line per row' } }
           }
         },
         ...problemResponses(400, 401, 403, 503)

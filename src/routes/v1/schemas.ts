@@ -9,8 +9,16 @@ export default async function schemaRoutes (fastify: FastifyInstance): Promise<v
     schema: {
       tags: ['schemas'],
       summary: 'List the published JSON Schemas',
+      description: 'The names of the JSON Schemas (draft 2020-12) that request bodies are validated against, for GET /v1/schemas/{name}.',
       security: [],
-      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'string' } } }, required: ['items'] } }
+      response: {
+        200: {
+          type: 'object',
+          properties: { items: { type: 'array', maxItems: 1000, items: { type: 'string', maxLength: 64, pattern: '^[a-z0-9-]{1,64}$' } } },
+          required: ['items'],
+          examples: [{ items: ['envelope', 'gateway-config', 'mla-request', 'repatriation-request', 'request'] }]
+        }
+      }
     }
   }, async () => ({ items: schemaNames() }))
 
@@ -18,9 +26,16 @@ export default async function schemaRoutes (fastify: FastifyInstance): Promise<v
     schema: {
       tags: ['schemas'],
       summary: 'One JSON Schema (draft 2020-12)',
+      description: 'The schema as published, with its $id (https://rogatory.eu/schemas/<name>.json); schemas reference each other by relative $ref.',
       security: [],
-      params: { type: 'object', properties: { name: { type: 'string', pattern: '^[a-z0-9-]{1,64}(\\.json)?$' } }, required: ['name'], additionalProperties: false },
-      response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses(400, 404) }
+      params: { type: 'object', properties: { name: { type: 'string', maxLength: 69, pattern: '^[a-z0-9-]{1,64}(\\.json)?$' } }, required: ['name'], additionalProperties: false },
+      response: {
+        200: {
+          description: 'The JSON Schema',
+          content: { 'application/schema+json': { schema: { type: 'object', additionalProperties: true }, example: { $schema: 'https://json-schema.org/draft/2020-12/schema', $id: 'https://rogatory.eu/schemas/request.json', title: 'SubmittedRequest' } } }
+        },
+        ...problemResponses(400, 404)
+      }
     }
   }, async (request, reply) => {
     const schema = getSchema(request.params.name.replace(/\.json$/, ''))
