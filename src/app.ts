@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { GatewayConfig } from './domain/types.js'
+import { problemFor } from './http/problem.js'
 import { problemSchema } from './http/schemas.js'
 import { loggerOptions } from './logging.js'
 import authPlugin from './plugins/auth.js'
@@ -51,7 +52,13 @@ export function serverOptions (settings: { logLevel: string, bodyLimitBytes: num
     disableRequestLogging: true,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 }
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Errors raised while routing (a malformed URL, an over-long id) are problems too.
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      const answer = reply as unknown as { code: (n: number) => { type: (t: string) => { send: (body: unknown) => void } } }
+      answer.code(status).type('application/problem+json').send(problemFor(status, error.message))
+    }
   }
 }
 
