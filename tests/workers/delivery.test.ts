@@ -139,7 +139,7 @@ t.test('a receiver down past the whole retry schedule: request.delivery_failed r
 
   const events = await waitForEvent(gw, id, 'request.delivery_failed', 15_000, 'TR-MOJ')
   const failed = events.find((e) => e.type === 'request.delivery_failed')!
-  t.match(failed.data, { eventId: submitted.id, event: 'request.submitted', authority: 'DE-BFJ', attempts: 4, lastStatus: null }, 'after the four attempts of the schedule, no HTTP status')
+  t.match(failed.data, { failedEventId: submitted.id, failedEvent: 'request.submitted', authority: 'DE-BFJ', attempts: 4, lastStatus: null }, 'after the four attempts of the schedule, no HTTP status')
   const job = await gw.workers.deliveryQueue.getJob(deliveryJobId(submitted.id, 'DE-BFJ'))
   t.equal(await job?.getState(), 'failed', 'the submission\'s delivery is given up')
   t.equal(job?.attemptsMade, 4, 'after four attempts')
