@@ -57,6 +57,8 @@ export type ResultsFile = Record<string, unknown> & { _meta?: { updatedAt: strin
 
 export const benchDir = dirname(dirname(fileURLToPath(import.meta.url)))
 export const resultsPath = join(benchDir, 'results.json')
+/** Where --quick runs go, so that reduced-size figures never replace full-size ones. */
+export const quickResultsPath = join(benchDir, 'results-quick.json')
 
 export function readResults (path = resultsPath): ResultsFile | undefined {
   try {
@@ -67,7 +69,7 @@ export function readResults (path = resultsPath): ResultsFile | undefined {
 }
 
 /** Merges results into bench/results.json (atomically: written aside, then renamed); other entries are kept. */
-export function recordResults (results: BenchResult[], path = resultsPath): void {
+export function recordResults (results: Array<BenchResult | (Record<string, unknown> & { benchmark: string })>, path = resultsPath): void {
   const current = readResults(path) ?? {}
   // Results from before the top-level layout.
   const legacy = (current as { benchmarks?: Record<string, unknown> }).benchmarks ?? {}
@@ -166,10 +168,12 @@ export function isMain (moduleUrl: string): boolean {
 /** Runs a benchmark's main as a script: prints, records, exits with 0 (or 1 on failure). */
 export function runAsScript (run: (options: { quick?: boolean, argv?: string[] }) => Promise<BenchResult>): void {
   const argv = process.argv.slice(2)
-  run({ argv, quick: argv.includes('--quick') }).then((result) => {
-    recordResult(result)
+  const quick = argv.includes('--quick')
+  run({ argv, quick }).then((result) => {
+    const path = quick ? quickResultsPath : resultsPath
+    recordResult(result, path)
     printResults([result])
-    process.stdout.write(`\nrecorded in ${resultsPath}\n`)
+    process.stdout.write(`\nrecorded in ${path}\n`)
     process.exit(0)
   }, (error: unknown) => {
     process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
