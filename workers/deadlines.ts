@@ -1,61 +1,69 @@
-import type { Job } from 'bullmq'
 import { directoryOf } from '../src/config/gateway-config.js'
+import { nextDeadlineAt, pendingDeadlines, type Deadline, type DeadlineKind } from '../src/domain/deadlines.js'
 import type { EventType } from '../src/domain/events.js'
+import { gatewayActor } from '../src/domain/events.js'
 import { isOpen } from '../src/domain/lifecycle.js'
 import type { GatewayConfig } from '../src/domain/types.js'
 import { auditEvent, type RequestService } from '../src/services/request-service.js'
-import { gatewayActor } from '../src/domain/events.js'
 import type { StoredRequest } from '../src/store/request-store.js'
-import type { DeadlineJob } from './queues.js'
-
-export type DeadlineOutcome = 'recorded' | 'stale'
 
 const reminderField = { acknowledgement_reminder: 'ackRemindedFor', response_reminder: 'respRemindedFor' } as const
 const reminderEvent: Record<keyof typeof reminderField, EventType> = {
   acknowledgement_reminder: 'request.acknowledgement_reminder',
   response_reminder: 'request.response_reminder'
 }
+/** Rounds of read → fire → re-read for one request before leaving it to its lease. */
+const maxRoundsPerRequest = 8
 
-/** Is the clock this job watches still running, still at the deadline the job was made for? */
-function stillPending (request: StoredRequest, job: DeadlineJob): boolean {
+/** Is the clock this deadline watches still running, still at the deadline it was made for? */
+function stillPending (request: StoredRequest, deadline: Deadline): boolean {
   if (!isOpen(request.status)) return false
-  if (job.kind === 'acknowledgement_reminder' || job.kind === 'acknowledgement_due') {
-    return request.ackDue === job.dueAt && request.acknowledgedAt === undefined && !request.ackOverdue
+  if (deadline.kind === 'acknowledgement_reminder' || deadline.kind === 'acknowledgement_due') {
+    return request.ackDue === deadline.dueAt && request.acknowledgedAt === undefined && !request.ackOverdue
   }
-  return request.respDue === job.dueAt && !request.respOverdue
+  return request.respDue === deadline.dueAt && !request.respOverdue
 }
 
-/**
- * Fires a deadline or a reminder. The stored record is the truth: a job whose
- * step was taken, whose deadline moved, or which already fired, records nothing.
- */
-export function createDeadlineProcessor (service: RequestService, config: GatewayConfig) {
-  return async function processDeadline (job: Job<DeadlineJob>): Promise<DeadlineOutcome> {
-    const data = job.data
-    if (data.kind === 'acknowledgement_reminder' || data.kind === 'response_reminder') {
-      const kind = data.kind
+export interface DeadlineFirer {
+  /**
+   * Records one deadline or reminder: the new record, or undefined when there was
+   * nothing to record (its step was taken, its deadline moved, it already fired).
+   * `loaded`: the record as just read, tried first.
+   */
+  fire: (deadline: Deadline, loaded?: StoredRequest) => Promise<StoredRequest | undefined>
+  /**
+   * Records every deadline and reminder of the request that is due by `now`, in
+   * order, and leaves the request's entry in the deadline set at its next one.
+   * Returns what it recorded (empty when everything had been done already).
+   */
+  fireDue: (requestId: string, now: number) => Promise<DeadlineKind[]>
+}
+
+/** Fires deadlines. The stored record is the truth: whatever is no longer pending records nothing. */
+export function createDeadlineFirer (service: RequestService, config: GatewayConfig): DeadlineFirer {
+  const fractionOf = (request: StoredRequest): number | undefined => directoryOf(config).agreementById(request.agreementId)?.reminderAtFraction
+
+  async function fire (deadline: Deadline, loaded?: StoredRequest): Promise<StoredRequest | undefined> {
+    const dueAt = new Date(deadline.dueAt).toISOString()
+    if (deadline.kind === 'acknowledgement_reminder' || deadline.kind === 'response_reminder') {
+      const kind = deadline.kind
       const field = reminderField[kind]
-      const done = await service.record(data.requestId, (request) => {
-        if (!stillPending(request, data)) return undefined
-        if (request[field] === data.dueAt) return undefined
-        return { event: reminderEvent[kind], fields: { [field]: data.dueAt }, data: { dueAt: new Date(data.dueAt).toISOString() } }
-      })
-      return done === undefined ? 'stale' : 'recorded'
+      return await service.record(deadline.requestId, (request) => {
+        if (!stillPending(request, deadline) || request[field] === deadline.dueAt) return undefined
+        return { event: reminderEvent[kind], fields: { [field]: deadline.dueAt }, data: { dueAt } }
+      }, loaded)
     }
-    if (data.kind === 'acknowledgement_due') {
-      const done = await service.record(data.requestId, (request) => stillPending(request, data)
-        ? { event: 'request.acknowledgement_overdue', fields: { ackOverdue: 1 }, data: { dueAt: new Date(data.dueAt).toISOString() } }
-        : undefined)
-      return done === undefined ? 'stale' : 'recorded'
+    if (deadline.kind === 'acknowledgement_due') {
+      return await service.record(deadline.requestId, (request) => stillPending(request, deadline)
+        ? { event: 'request.acknowledgement_overdue', fields: { ackOverdue: 1 }, data: { dueAt } }
+        : undefined, loaded)
     }
-    const request = await service.store.get(data.requestId)
-    if (request === undefined || !stillPending(request, data)) return 'stale'
-    const agreement = directoryOf(config).agreementById(request.agreementId)
-    const dueAt = new Date(data.dueAt).toISOString()
-    if (agreement?.onSilence === 'deemed_accepted') {
-      const closed = await service.transition(request.id, 'gateway', { kind: 'deem_accepted' }, {
+    const request = loaded ?? await service.store.get(deadline.requestId)
+    if (request === undefined || !stillPending(request, deadline)) return undefined
+    if (directoryOf(config).agreementById(request.agreementId)?.onSilence === 'deemed_accepted') {
+      return await service.transition(request.id, 'gateway', { kind: 'deem_accepted' }, {
         check: (current) => {
-          if (!stillPending(current, data)) throw new StaleDeadline()
+          if (!stillPending(current, deadline)) throw new StaleDeadline()
         },
         fields: () => ({ respOverdue: 1 }),
         leadingEvents: (current, at) => [auditEvent(current, 'request.response_overdue', gatewayActor, at, { status: current.status, dueAt })],
@@ -64,13 +72,44 @@ export function createDeadlineProcessor (service: RequestService, config: Gatewa
         if (error instanceof StaleDeadline) return undefined
         throw error
       })
-      return closed === undefined ? 'stale' : 'recorded'
     }
-    const done = await service.record(data.requestId, (current) => stillPending(current, data)
+    return await service.record(deadline.requestId, (current) => stillPending(current, deadline)
       ? { event: 'request.response_overdue', fields: { respOverdue: 1 }, data: { dueAt } }
-      : undefined)
-    return done === undefined ? 'stale' : 'recorded'
+      : undefined, request)
   }
+
+  async function fireDue (requestId: string, now: number): Promise<DeadlineKind[]> {
+    const recorded: DeadlineKind[] = []
+    let request = await service.store.get(requestId)
+    // True while `request` is what our own commit left: that commit already set the entry.
+    let ownCommit = false
+    for (let round = 0; round < maxRoundsPerRequest; round++) {
+      if (request === undefined) {
+        await service.store.rescheduleDeadline(requestId, -1, undefined)
+        return recorded
+      }
+      const fraction = fractionOf(request)
+      const due = pendingDeadlines(request, fraction, now).filter((deadline) => deadline.fireAt <= now)
+      if (due.length === 0) {
+        if (ownCommit || await service.store.rescheduleDeadline(requestId, request.version, nextDeadlineAt(request, fraction))) return recorded
+        request = await service.store.get(requestId)
+        continue
+      }
+      const next = await fire(due[0], request)
+      if (next !== undefined) {
+        recorded.push(due[0].kind)
+        request = next
+        ownCommit = true
+      } else {
+        request = await service.store.get(requestId)
+        ownCommit = false
+      }
+    }
+    // Still changing under us: the entry keeps its lease and comes back when it runs out.
+    return recorded
+  }
+
+  return { fire, fireDue }
 }
 
 class StaleDeadline extends Error {}

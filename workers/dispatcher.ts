@@ -3,12 +3,10 @@ import type { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { directoryOf } from '../src/config/gateway-config.js'
 import type { AuditEvent } from '../src/domain/events.js'
-import { isOpen } from '../src/domain/lifecycle.js'
-import { audienceOf, reschedulingEvents } from '../src/domain/notifications.js'
+import { audienceOf } from '../src/domain/notifications.js'
 import type { GatewayConfig } from '../src/domain/types.js'
-import { decodeStreamEntry, type RequestStore, type StoredRequest } from '../src/store/request-store.js'
-import { deadlineJobsFor } from './deadline-jobs.js'
-import { deadlineJobId, deliveryJobId, type DeadlineJob, type DeliveryJob } from './queues.js'
+import { decodeStreamEntry, type RequestStore } from '../src/store/request-store.js'
+import { deliveryJobId, type DeliveryJob } from './queues.js'
 
 export const dispatchGroup = 'dispatch'
 const readCount = 200
@@ -18,24 +16,12 @@ export const defaultClaimIdleMs = 30_000
 
 type StreamReply = Array<[string, Array<[string, string[]]>]> | null
 
-/** Adds the deadline jobs an open request should have; existing ids are left as they are. */
-export async function scheduleDeadlines (deadlines: Queue<DeadlineJob>, requests: StoredRequest[], config: GatewayConfig, now = Date.now()): Promise<number> {
-  const directory = directoryOf(config)
-  const jobs = requests.filter((request) => isOpen(request.status)).flatMap((request) => deadlineJobsFor(request, directory.agreementById(request.agreementId)))
-  if (jobs.length === 0) return 0
-  await deadlines.addBulk(jobs.map((job) => ({
-    name: job.kind,
-    data: job,
-    opts: { jobId: deadlineJobId(job), delay: Math.max(0, job.fireAt - now), removeOnComplete: true, removeOnFail: { age: 30 * 86400 } }
-  })))
-  return jobs.length
-}
-
 /**
- * Turns committed events into queue jobs. It reads the audit stream through a
+ * Turns committed events into delivery jobs. It reads the audit stream through a
  * consumer group and acknowledges an entry only after its jobs exist, so a crash
  * between a commit and its jobs leaves the entry pending, and it is dispatched
- * again (job ids make the second time a no-op).
+ * again (job ids make the second time a no-op). Deadlines need no dispatching:
+ * each commit moves its request's entry in the deadline set itself.
  */
 export class Dispatcher {
   #running = false
@@ -45,7 +31,6 @@ export class Dispatcher {
     private readonly blocking: Redis,
     private readonly store: RequestStore,
     private readonly delivery: Queue<DeliveryJob>,
-    private readonly deadlines: Queue<DeadlineJob>,
     private readonly config: GatewayConfig,
     private readonly log: FastifyBaseLogger,
     private readonly consumer: string,
@@ -112,7 +97,6 @@ export class Dispatcher {
     if (entries.length === 0) return
     const directory = directoryOf(this.config)
     const deliveries: Parameters<Queue<DeliveryJob>['addBulk']>[0] = []
-    const toSchedule = new Set<string>()
     for (const [id, fields] of entries) {
       const event: AuditEvent = decodeStreamEntry(id, fields)
       for (const audience of audienceOf(event.type)) {
@@ -133,10 +117,8 @@ export class Dispatcher {
           }
         })
       }
-      if (reschedulingEvents.has(event.type)) toSchedule.add(event.requestId)
     }
     if (deliveries.length > 0) await this.delivery.addBulk(deliveries)
-    if (toSchedule.size > 0) await scheduleDeadlines(this.deadlines, await this.store.getMany([...toSchedule]), this.config)
     await this.store.redis.xack(this.store.keys.auditStream, dispatchGroup, ...entries.map(([id]) => id))
   }
 }

@@ -6,10 +6,12 @@ import type { GatewayConfig } from '../src/domain/types.js'
 import { RequestService } from '../src/services/request-service.js'
 import { PayloadCipher } from '../src/store/payload-cipher.js'
 import { RequestStore } from '../src/store/request-store.js'
-import { createDeadlineProcessor } from './deadlines.js'
+import type { DeadlineKind } from '../src/domain/deadlines.js'
+import { DeadlineClock } from './deadline-clock.js'
+import { createDeadlineFirer, type DeadlineFirer } from './deadlines.js'
 import { createDeliveryProcessor } from './delivery.js'
 import { Dispatcher } from './dispatcher.js'
-import { createQueueConnection, queueNames, queuePrefix, type DeadlineJob, type DeliveryJob } from './queues.js'
+import { createQueueConnection, queueNames, queuePrefix, type DeliveryJob } from './queues.js'
 import { sweepDeadlines } from './sweep.js'
 
 export interface WorkerOptions {
@@ -20,7 +22,12 @@ export interface WorkerOptions {
   keyPrefix?: string
   sweepIntervalMs?: number
   deliveryConcurrency?: number
+  /** Requests whose deadlines are fired at once. */
   deadlineConcurrency?: number
+  /** A request claimed by a deadline worker that died is fired again after this long (ms; default 30 s). */
+  deadlineLeaseMs?: number
+  /** How often an idle deadline worker looks for due deadlines (ms; default 50). */
+  deadlinePollMs?: number
   /** How long close() waits for active jobs before giving up on them (they are retried elsewhere). */
   closeTimeoutMs?: number
   /** BullMQ job lock (ms): a job held by a dead worker is taken back once its lock expires (default 30 s). */
@@ -39,18 +46,20 @@ export interface WorkerObserver {
   deliveryAttempt?: (authority: string, outcome: 'delivered' | 'failed') => void
   /** A job attempt failed on a queue. */
   jobFailed?: (queue: string) => void
+  /** The deadline worker fired a request's due deadlines: what it recorded (empty: nothing was left to do). */
+  deadlinesFired?: (requestId: string, recorded: DeadlineKind[], at: number) => void
 }
 
 export interface RunningWorkers {
   deliveryQueue: Queue<DeliveryJob>
-  deadlineQueue: Queue<DeadlineJob>
-  sweep: () => Promise<{ requests: number, jobs: number }>
+  deadlines: DeadlineFirer
+  sweep: () => Promise<{ requests: number, scheduled: number }>
   close: () => Promise<void>
 }
 
 const defaultSweepIntervalMs = 10 * 60_000
 
-/** Starts the dispatcher, the delivery and deadline workers, and the periodic sweep. */
+/** Starts the dispatcher, the delivery worker, the deadline clock and the periodic sweep. */
 export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers> {
   const log = opts.logger.child({ component: 'workers' })
   const storeConnection = createQueueConnection(opts.redisUrl)
@@ -61,8 +70,7 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   const directory = directoryOf(opts.gatewayConfig)
 
   const deliveryQueue = new Queue<DeliveryJob>(queueNames.delivery, { connection: queueConnection, prefix: queuePrefix })
-  const deadlineQueue = new Queue<DeadlineJob>(queueNames.deadlines, { connection: queueConnection, prefix: queuePrefix })
-  for (const queue of [deliveryQueue, deadlineQueue]) queue.on('error', (err) => log.error({ err, queue: queue.name }, 'queue error'))
+  deliveryQueue.on('error', (err) => log.error({ err, queue: deliveryQueue.name }, 'queue error'))
 
   const stalledJobs = {
     // Jobs are idempotent (the record decides), so a job that stalls again and again is retried, never dropped silently.
@@ -70,9 +78,9 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
     ...(opts.lockDurationMs === undefined ? {} : { lockDuration: opts.lockDurationMs }),
     ...(opts.stalledIntervalMs === undefined ? {} : { stalledInterval: opts.stalledIntervalMs })
   }
-  const workerConnections = [createQueueConnection(opts.redisUrl), createQueueConnection(opts.redisUrl)]
+  const workerConnection = createQueueConnection(opts.redisUrl)
   const deliveryWorker = new Worker<DeliveryJob>(queueNames.delivery, createDeliveryProcessor(service, (authority) => directory.authority(authority)?.webhook), {
-    connection: workerConnections[0],
+    connection: workerConnection,
     prefix: queuePrefix,
     concurrency: opts.deliveryConcurrency ?? 50,
     ...stalledJobs,
@@ -83,23 +91,24 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   })
   deliveryWorker.on('completed', (job, result) => { if (result !== 'no_target') opts.observer?.deliveryAttempt?.(job.data.authority, 'delivered') })
   deliveryWorker.on('failed', (job) => { if (job !== undefined) opts.observer?.deliveryAttempt?.(job.data.authority, 'failed') })
-  const deadlineWorker = new Worker<DeadlineJob>(queueNames.deadlines, createDeadlineProcessor(service, opts.gatewayConfig), {
-    connection: workerConnections[1],
-    prefix: queuePrefix,
-    concurrency: opts.deadlineConcurrency ?? 50,
-    ...stalledJobs
-  })
-  for (const worker of [deliveryWorker, deadlineWorker]) {
-    worker.on('error', (err) => log.error({ err, queue: worker.name }, 'worker error'))
-    worker.on('failed', (job, err) => log.warn({ err, queue: worker.name, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'job attempt failed'))
-    worker.on('failed', () => opts.observer?.jobFailed?.(worker.name))
-  }
+  deliveryWorker.on('error', (err) => log.error({ err, queue: deliveryWorker.name }, 'worker error'))
+  deliveryWorker.on('failed', (job, err) => log.warn({ err, queue: deliveryWorker.name, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'job attempt failed'))
+  deliveryWorker.on('failed', () => opts.observer?.jobFailed?.(deliveryWorker.name))
 
-  const dispatcher = new Dispatcher(blocking, store, deliveryQueue, deadlineQueue, opts.gatewayConfig, log, `${hostname()}-${process.pid}`, opts.claimIdleMs)
+  const deadlines = createDeadlineFirer(service, opts.gatewayConfig)
+  const deadlineClock = new DeadlineClock(store, deadlines, log, {
+    concurrency: opts.deadlineConcurrency,
+    leaseMs: opts.deadlineLeaseMs,
+    idlePollMs: opts.deadlinePollMs,
+    onFired: opts.observer?.deadlinesFired
+  })
+  deadlineClock.start()
+
+  const dispatcher = new Dispatcher(blocking, store, deliveryQueue, opts.gatewayConfig, log, `${hostname()}-${process.pid}`, opts.claimIdleMs)
   await dispatcher.start()
 
-  const sweep = async (): Promise<{ requests: number, jobs: number }> => {
-    const result = await sweepDeadlines(store, deadlineQueue, opts.gatewayConfig)
+  const sweep = async (): Promise<{ requests: number, scheduled: number }> => {
+    const result = await sweepDeadlines(store, opts.gatewayConfig)
     log.info(result, 'deadline sweep done')
     return result
   }
@@ -113,7 +122,7 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
     closing ??= (async () => {
       clearInterval(sweepTimer)
       const bound = opts.closeTimeoutMs ?? 8000
-      const drained = Promise.all([dispatcher.stop(), deliveryWorker.close(), deadlineWorker.close()])
+      const drained = Promise.all([dispatcher.stop(), deliveryWorker.close(), deadlineClock.stop()])
       let timer: NodeJS.Timeout | undefined
       const timedOut = await Promise.race([
         drained.then(() => false),
@@ -122,13 +131,13 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
       clearTimeout(timer)
       if (timedOut) {
         log.warn({ boundMs: bound }, 'workers did not finish in time; forcing close (active jobs will be retried)')
-        await Promise.all([deliveryWorker.close(true), deadlineWorker.close(true)])
+        await deliveryWorker.close(true)
       }
-      await Promise.all([deliveryQueue.close(), deadlineQueue.close()])
-      for (const connection of [storeConnection, blocking, queueConnection, ...workerConnections]) connection.disconnect()
+      await deliveryQueue.close()
+      for (const connection of [storeConnection, blocking, queueConnection, workerConnection]) connection.disconnect()
     })()
     return closing
   }
   log.info('workers started')
-  return { deliveryQueue, deadlineQueue, sweep, close }
+  return { deliveryQueue, deadlines, sweep, close }
 }

@@ -1,19 +1,19 @@
-import type { Queue } from 'bullmq'
+import { directoryOf } from '../src/config/gateway-config.js'
+import { nextDeadlineAt } from '../src/domain/deadlines.js'
 import type { GatewayConfig } from '../src/domain/types.js'
 import type { RequestStore } from '../src/store/request-store.js'
-import { scheduleDeadlines } from './dispatcher.js'
-import type { DeadlineJob } from './queues.js'
 
 const pageSize = 500
 
 /**
- * Re-creates the deadline jobs of every open request. Jobs lost to a crash, a
- * flushed queue or a failed enqueue come back; existing ones are untouched
- * (deterministic ids), and a job that already fired finds itself stale.
+ * Gives every open request that lacks one its entry in the deadline set (lost
+ * to a restore from an older backup, a hand-edited keyspace, a bug). Existing
+ * entries are left alone: each commit keeps its own request's entry right.
  */
-export async function sweepDeadlines (store: RequestStore, deadlines: Queue<DeadlineJob>, config: GatewayConfig): Promise<{ requests: number, jobs: number }> {
+export async function sweepDeadlines (store: RequestStore, config: GatewayConfig): Promise<{ requests: number, scheduled: number }> {
+  const directory = directoryOf(config)
   let requests = 0
-  let jobs = 0
+  let scheduled = 0
   for (const authority of config.authorities) {
     const key = store.keys.box('outbox', authority.id)
     for (let offset = 0; ; offset += pageSize) {
@@ -21,9 +21,13 @@ export async function sweepDeadlines (store: RequestStore, deadlines: Queue<Dead
       if (ids.length === 0) break
       const open = await store.getMany(ids)
       requests += open.length
-      jobs += await scheduleDeadlines(deadlines, open, config)
+      const written = await Promise.all(open.map(async (request) => {
+        const next = nextDeadlineAt(request, directory.agreementById(request.agreementId)?.reminderAtFraction)
+        return next !== undefined && await store.rescheduleDeadline(request.id, request.version, next, true)
+      }))
+      scheduled += written.filter(Boolean).length
       if (ids.length < pageSize) break
     }
   }
-  return { requests, jobs }
+  return { requests, scheduled }
 }

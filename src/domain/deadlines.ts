@@ -173,3 +173,60 @@ export function reminderAt (start: Date, due: Date, fraction: number): Date {
   if (span <= 0) return new Date(due.getTime())
   return new Date(start.getTime() + Math.floor(span * fraction))
 }
+
+// ---------------------------------------------------------------------------
+// What is still to fire for a stored request: reminders and due dates of the
+// clocks that are running. The gateway keeps one entry per open request in a
+// sorted set, scored by the earliest of these; each commit moves it.
+
+export type DeadlineKind = 'acknowledgement_reminder' | 'acknowledgement_due' | 'response_reminder' | 'response_due'
+
+export interface Deadline {
+  requestId: string
+  kind: DeadlineKind
+  /** The deadline (ms) this belongs to; a record whose deadline moved makes it stale. */
+  dueAt: number
+  /** When it fires (ms): the deadline itself, or the reminder point before it. */
+  fireAt: number
+}
+
+/** The facts of a stored request its clocks depend on. */
+export interface ClockFacts {
+  id: string
+  status: string
+  submittedAt: number
+  ackDue?: number
+  acknowledgedAt?: number
+  ackOverdue: boolean
+  ackRemindedFor?: number
+  respDue: number
+  respOverdue: boolean
+  respRemindedFor?: number
+}
+
+const closedStatuses = new Set(['executed', 'refused', 'withdrawn', 'deemed_accepted'])
+
+/**
+ * Reminders and due dates still to fire, earliest first. A reminder already sent
+ * for this deadline is done; so is one whose deadline has passed by `now`
+ * (the overdue notice says more than a late reminder would).
+ */
+export function pendingDeadlines (request: ClockFacts, reminderFraction = 0.8, now = -Infinity): Deadline[] {
+  if (closedStatuses.has(request.status)) return []
+  const start = new Date(request.submittedAt)
+  const out: Deadline[] = []
+  const clock = (reminder: DeadlineKind, due: DeadlineKind, dueAt: number, remindedFor: number | undefined): void => {
+    if (remindedFor !== dueAt && now < dueAt) out.push({ requestId: request.id, kind: reminder, dueAt, fireAt: reminderAt(start, new Date(dueAt), reminderFraction).getTime() })
+    out.push({ requestId: request.id, kind: due, dueAt, fireAt: dueAt })
+  }
+  if (request.ackDue !== undefined && request.acknowledgedAt === undefined && !request.ackOverdue) {
+    clock('acknowledgement_reminder', 'acknowledgement_due', request.ackDue, request.ackRemindedFor)
+  }
+  if (!request.respOverdue) clock('response_reminder', 'response_due', request.respDue, request.respRemindedFor)
+  return out.sort((a, b) => a.fireAt - b.fireAt)
+}
+
+/** When the request next needs the deadline worker; undefined when nothing is left to fire. */
+export function nextDeadlineAt (request: ClockFacts, reminderFraction = 0.8): number | undefined {
+  return pendingDeadlines(request, reminderFraction)[0]?.fireAt
+}

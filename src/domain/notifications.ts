@@ -31,9 +31,6 @@ export function audienceOf (type: EventType): readonly Audience[] {
   return audiences[type] ?? []
 }
 
-/** Events after which the deadline jobs of a request must be (re)scheduled. */
-export const reschedulingEvents: ReadonlySet<EventType> = new Set(['request.submitted', 'request.extended'])
-
 /** Should a failed delivery of this event be recorded as request.delivery_failed? (Not of that event itself.) */
 export const recordsDeliveryFailure = (type: EventType): boolean => type !== 'request.delivery_failed'
 

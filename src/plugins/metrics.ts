@@ -16,6 +16,8 @@ export interface StoreSnapshot {
   live: Array<{ sender: string, recipient: string, type: string, open: number, overdue: number }>
   /** Pairs × types beyond the export cap (their series are left out). */
   omitted: number
+  /** The deadline set: requests with a clock running, and those whose next deadline has come but not been fired yet. */
+  deadlines: { scheduled: number, due: number }
 }
 
 /** How long a store snapshot serves scrapes (and how stale a gauge may be). */
@@ -121,6 +123,19 @@ export class GatewayMetrics {
       }
     })
     new Gauge({
+      name: 'rogatory_deadlines',
+      help: 'Requests in the deadline set: scheduled (a clock running), due (their next reminder or deadline has come and is not fired yet; staying above zero means the deadline worker is behind or down)',
+      labelNames: ['state'],
+      registers,
+      async collect () {
+        const snapshot = await metrics.snapshot()
+        this.reset()
+        if (snapshot === undefined) return
+        this.set({ state: 'scheduled' }, snapshot.deadlines.scheduled)
+        this.set({ state: 'due' }, snapshot.deadlines.due)
+      }
+    })
+    new Gauge({
       name: 'rogatory_requests_series_omitted',
       help: `Pair × type combinations left out of rogatory_requests_open/overdue (more than ${maxLiveSeries})`,
       registers,
@@ -181,7 +196,8 @@ const parseCombo = (combo: string): { sender: string, recipient: string, type: s
 /**
  * Registers the metrics: the HTTP histogram (onResponse, labelled by the route
  * pattern), and the store gauges, read in collect() with one pipeline over the
- * queue connection: the BullMQ lists and sorted sets of both queues, and the
+ * queue connection: the BullMQ lists and sorted sets of the queues, the size of
+ * the deadline set, and the
  * live gauges of every pair via SORT_RO … GET (so no second round trip for the
  * hashes). Needs the queues plugin.
  */
@@ -209,6 +225,8 @@ async function metricsPlugin (fastify: FastifyInstance, opts: MetricsOptions): P
       pipeline.zcard(queue.keys.delayed)
       pipeline.zcard(queue.keys.failed)
     }
+    pipeline.zcard(`${prefix}deadlines`)
+    pipeline.zcount(`${prefix}deadlines`, '-inf', Date.now())
     pipeline.scard(`${prefix}live:combos`)
     pipeline.call('SORT_RO', `${prefix}live:combos`, 'BY', 'nosort', 'LIMIT', '0', String(maxLiveSeries),
       'GET', '#', 'GET', `${prefix}live:*->open`, 'GET', `${prefix}live:*->overdue`)
@@ -221,14 +239,16 @@ async function metricsPlugin (fastify: FastifyInstance, opts: MetricsOptions): P
       const [wait, paused, prioritized, active, delayed, failed] = values.slice(i * 6, i * 6 + 6).map(Number)
       return { queue: queue.name, waiting: wait + paused + prioritized, active, delayed, failed }
     })
-    const combos = Number(values[all.length * 6])
-    const flat = (values[all.length * 6 + 1] ?? []) as Array<string | null>
+    const base = all.length * 6
+    const deadlines = { scheduled: Number(values[base]), due: Number(values[base + 1]) }
+    const combos = Number(values[base + 2])
+    const flat = (values[base + 3] ?? []) as Array<string | null>
     const live: StoreSnapshot['live'] = []
     for (let i = 0; i + 2 < flat.length; i += 3) {
       const parsed = parseCombo(flat[i] ?? '')
       if (parsed !== undefined) live.push({ ...parsed, open: Number(flat[i + 1] ?? 0), overdue: Number(flat[i + 2] ?? 0) })
     }
-    return { queues, live, omitted: Math.max(0, combos - maxLiveSeries) }
+    return { queues, live, omitted: Math.max(0, combos - maxLiveSeries), deadlines }
   })
   fastify.addHook('onClose', async () => { metrics.setSource(undefined) })
 }

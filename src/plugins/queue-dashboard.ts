@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { ProblemError } from '../http/problem.js'
 import { connectRedis, createRedis } from '../store/redis-connection.js'
-import { queueNames, queuePrefix, type DeadlineJob, type DeliveryJob } from '../../workers/queues.js'
+import { queueNames, queuePrefix, type DeliveryJob } from '../../workers/queues.js'
 import { sendProblem } from './security.js'
 
 declare module 'fastify' {
@@ -16,11 +16,10 @@ declare module 'fastify' {
   }
 }
 
-/** The app's handles on the two BullMQ queues, whether or not workers run in this process. */
+/** The app's handles on the BullMQ queues, whether or not workers run in this process. */
 export interface GatewayQueues {
   delivery: Queue<DeliveryJob>
-  deadlines: Queue<DeadlineJob>
-  all: Array<Queue<DeliveryJob> | Queue<DeadlineJob>>
+  all: Array<Queue<DeliveryJob>>
   /** Their connection (fails fast while Redis is down, like the store's). */
   connection: Redis
 }
@@ -28,7 +27,7 @@ export interface GatewayQueues {
 export const dashboardPath = '/admin/queues'
 
 /**
- * Queue objects for the two queues (names and prefix of workers/queues.ts), on a
+ * Queue objects for the queues (names and prefix of workers/queues.ts), on a
  * connection of their own that fails fast rather than queueing commands while
  * Redis is down; readiness, metrics and the dashboard read through them.
  * Closed with the app.
@@ -38,10 +37,9 @@ async function queuesPlugin (fastify: FastifyInstance, opts: { redisUrl: string 
   connection.on('error', (err) => fastify.log.debug({ err }, 'queue connection error'))
   await connectRedis(connection)
   const delivery = new Queue<DeliveryJob>(queueNames.delivery, { connection, prefix: queuePrefix })
-  const deadlines = new Queue<DeadlineJob>(queueNames.deadlines, { connection, prefix: queuePrefix })
-  const all = [delivery, deadlines]
+  const all = [delivery]
   for (const queue of all) queue.on('error', (err) => fastify.log.debug({ err, queue: queue.name }, 'queue error'))
-  fastify.decorate('queues', { delivery, deadlines, all, connection })
+  fastify.decorate('queues', { delivery, all, connection })
   fastify.addHook('onClose', async () => {
     await Promise.all(all.map(async (queue) => await queue.close().catch(() => {})))
     await connection.quit().catch(() => connection.disconnect())

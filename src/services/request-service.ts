@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { uuidv7 } from 'uuidv7'
 import { directoryOf, findAgreement } from '../config/gateway-config.js'
 import { canonicalJson } from '../domain/canonical-json.js'
-import { checkExtension, computeDeadlines } from '../domain/deadlines.js'
+import { checkExtension, computeDeadlines, nextDeadlineAt } from '../domain/deadlines.js'
 import { actorOf, gatewayActor, type AuditEvent, type EventType } from '../domain/events.js'
 import { decide, type Action } from '../domain/lifecycle.js'
 import { refusalCatalogue } from '../domain/refusal-grounds.js'
@@ -123,7 +123,8 @@ export class RequestService {
       boxScore(request),
       event,
       { key: idempotencyKey, ttlSeconds: this.idempotencyTtlSeconds },
-      aggregateDelta(undefined, request)
+      aggregateDelta(undefined, request),
+      nextDeadlineAt(request, agreement.reminderAtFraction)
     )
     switch (outcome.outcome) {
       case 'created':
@@ -242,6 +243,12 @@ export class RequestService {
     })
   }
 
+  /** When a request in this state next needs the deadline worker (null: never). */
+  nextDeadline (request: StoredRequest): number | null {
+    const fraction = directoryOf(this.config).agreementById(request.agreementId)?.reminderAtFraction
+    return nextDeadlineAt(request, fraction) ?? null
+  }
+
   /** The free-text exchange (questions, answers, reasons): personal data, so sealed like the payload. */
   messages (request: StoredRequest): Message[] {
     return request.sealedMessages === undefined ? [] : JSON.parse(this.cipher.open(request.id, request.sealedMessages)) as Message[]
@@ -254,11 +261,13 @@ export class RequestService {
   /**
    * Records a fact that leaves the status as it is (an overdue flag, a reminder,
    * a failed delivery), atomically with its event. `build` sees the current record
-   * and returns undefined when there is nothing (more) to record.
+   * and returns undefined when there is nothing (more) to record. `loaded`: the
+   * record as the caller just read it, tried first.
    */
-  async record (id: string, build: (request: StoredRequest, at: number) => { event: EventType, fields: Record<string, string | number>, data?: AuditEvent['data'] } | undefined): Promise<StoredRequest | undefined> {
+  async record (id: string, build: (request: StoredRequest, at: number) => { event: EventType, fields: Record<string, string | number>, data?: AuditEvent['data'] } | undefined, loaded?: StoredRequest): Promise<StoredRequest | undefined> {
     for (let attempt = 0; attempt < maxCommitAttempts; attempt++) {
-      const request = await this.store.get(id)
+      // A record the caller just read saves a round trip; a stale one only costs a retry.
+      const request = attempt === 0 && loaded !== undefined ? loaded : await this.store.get(id)
       if (request === undefined) return undefined
       const at = this.now()
       const fact = build(request, at)
@@ -269,7 +278,8 @@ export class RequestService {
         fields: fact.fields,
         events: [{ event: auditEvent(request, fact.event, gatewayActor, at, { status: request.status, ...fact.data }), listed: true }],
         box: { action: 'keep' },
-        aggregates: aggregateDelta(request, next)
+        aggregates: aggregateDelta(request, next),
+        nextDeadlineAt: this.nextDeadline(next)
       })
       if (outcome.outcome === 'ok') return { ...next, version: outcome.version, eventIds: [...request.eventIds, ...outcome.streamIds] }
       if (outcome.outcome === 'missing') return undefined
@@ -308,7 +318,8 @@ export class RequestService {
           ...(options.extraEvents ?? []).map((event) => ({ event, listed: false }))
         ],
         box: decision.closes ? { action: 'close', score: at } : { action: 'rescore', score: boxScore(next) },
-        aggregates: aggregateDelta(request, next)
+        aggregates: aggregateDelta(request, next),
+        nextDeadlineAt: this.nextDeadline(next)
       }
       const outcome = await this.store.commit(request, change)
       if (outcome.outcome === 'ok') return { ...next, version: outcome.version, eventIds: [...request.eventIds, ...outcome.streamIds] }

@@ -11,9 +11,9 @@
 // in which requests finish. Ids (uuidv7) and audit stream ids are not part of it.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Job } from 'bullmq'
 import { packageRoot } from '../config/env.js'
 import { directoryOf } from '../config/gateway-config.js'
+import { pendingDeadlines, type Deadline } from '../domain/deadlines.js'
 import { addDuration } from '../domain/duration.js'
 import { decide, type Action } from '../domain/lifecycle.js'
 import type { Principal, Side } from '../domain/permissions.js'
@@ -22,9 +22,7 @@ import type { Agreement, GatewayConfig, RequestStatus, RequestType } from '../do
 import { ProblemError } from '../http/problem.js'
 import type { PayloadCipher } from '../store/payload-cipher.js'
 import type { RequestStore, StoredRequest } from '../store/request-store.js'
-import { createDeadlineProcessor } from '../../workers/deadlines.js'
-import { deadlineJobsFor } from '../../workers/deadline-jobs.js'
-import { deadlineJobId, type DeadlineJob } from '../../workers/queues.js'
+import { createDeadlineFirer } from '../../workers/deadlines.js'
 import { RequestService, type SubmittedBody } from './request-service.js'
 
 const MINUTE = 60_000
@@ -382,7 +380,7 @@ export async function seedHistory (options: SeedOptions): Promise<SeedSummary> {
     // Each lane has its own clock, so requests in flight at once each live at their own moment.
     let clock = now
     const service = new RequestService(options.store, options.cipher, options.config, ttl, () => clock)
-    const fireDeadline = createDeadlineProcessor(service, options.config)
+    const fireDeadline = createDeadlineFirer(service, options.config).fire
     const principal = (authority: string, draw: Draw): Principal => ({ authority, roles: ['agency'], subject: `seed-clerk-${draw.int(1, 6)}@${authority.toLowerCase()}` })
 
     for (;;) {
@@ -482,17 +480,17 @@ export async function seedHistory (options: SeedOptions): Promise<SeedSummary> {
           ? undefined
           : nextDeadline(record, agreement, fired, Math.min(now, step === undefined ? Infinity : step.at - 1))
         if (job !== undefined) {
-          fired.add(deadlineJobId(job))
+          fired.add(firedKey(job))
           const reminder = job.kind === 'acknowledgement_reminder' || job.kind === 'response_reminder'
           if (reminder && options.lean === true) continue
           // A reminder already sent for this deadline would be stale: skip the round trip.
           if ((job.kind === 'acknowledgement_reminder' && record.ackRemindedFor === job.dueAt) ||
             (job.kind === 'response_reminder' && record.respRemindedFor === job.dueAt)) continue
           clock = job.fireAt
-          const outcome = await fireDeadline({ data: job } as Job<DeadlineJob>)
-          if (outcome === 'recorded') {
+          const changed = await fireDeadline(job, record)
+          if (changed !== undefined) {
             summary.operations++
-            record = (await options.store.get(record.id)) ?? record
+            record = changed
           }
           continue
         }
@@ -552,12 +550,9 @@ function maxExtended (agreement: Agreement, record: StoredRequest): number {
   return max.getTime() - MINUTE
 }
 
-/** The earliest deadline job of the record that has not fired and fires at or before `until`. */
-function nextDeadline (record: StoredRequest, agreement: Agreement, fired: Set<string>, until: number): DeadlineJob | undefined {
-  let best: DeadlineJob | undefined
-  for (const job of deadlineJobsFor(record, agreement)) {
-    if (job.fireAt > until || fired.has(deadlineJobId(job))) continue
-    if (best === undefined || job.fireAt < best.fireAt) best = job
-  }
-  return best
+const firedKey = (deadline: Deadline): string => `${deadline.kind}_${deadline.dueAt}`
+
+/** The earliest deadline of the record that has not fired and fires at or before `until`. */
+function nextDeadline (record: StoredRequest, agreement: Agreement, fired: Set<string>, until: number): Deadline | undefined {
+  return pendingDeadlines(record, agreement.reminderAtFraction).find((deadline) => deadline.fireAt <= until && !fired.has(firedKey(deadline)))
 }

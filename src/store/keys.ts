@@ -9,6 +9,8 @@ export interface Keys {
   box: (box: 'inbox' | 'outbox', authority: string, closed?: boolean) => string
   auditStream: string
   auditTip: string
+  /** Sorted set: one entry per request with a clock running, scored by when it next needs the deadline worker. */
+  deadlines: string
 }
 
 export function createKeys (prefix = 'rog:'): Keys {
@@ -19,6 +21,7 @@ export function createKeys (prefix = 'rog:'): Keys {
     idempotency: (authority, key) => `${prefix}idem:${authority}:${key}`,
     box: (box, authority, closed = false) => `${prefix}box:${box === 'inbox' ? 'in' : 'out'}:${authority}${closed ? ':closed' : ''}`,
     auditStream: `${prefix}audit`,
-    auditTip: `${prefix}audit:tip`
+    auditTip: `${prefix}audit:tip`,
+    deadlines: `${prefix}deadlines`
   }
 }

@@ -5,7 +5,7 @@ import type { AuditEvent } from '../domain/events.js'
 import type { AggregateDelta } from '../domain/turnaround.js'
 import type { RequestStatus, RequestType } from '../domain/types.js'
 import { createKeys, type Keys } from './keys.js'
-import { commitChangeLua, listBoxLua, submitRequestLua } from './scripts.js'
+import { claimDueDeadlinesLua, commitChangeLua, listBoxLua, rescheduleDeadlineLua, submitRequestLua } from './scripts.js'
 
 /** A request as kept in Redis: a hash of small fields, the payload sealed. */
 export interface StoredRequest {
@@ -74,6 +74,8 @@ export interface Change {
   events: Array<{ event: AuditEvent, listed: boolean }>
   box: { action: 'keep' } | { action: 'rescore', score: number } | { action: 'close', score: number }
   aggregates?: AggregateDelta
+  /** When the request next needs the deadline worker after this change: ms, null for never, undefined to leave as is. */
+  nextDeadlineAt?: number | null
 }
 
 export type CommitOutcome =
@@ -109,6 +111,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     rogSubmitRequest(...args: Array<string | number | Buffer>): Result<string[], Context>
     rogCommitChange(...args: Array<string | number | Buffer>): Result<string[], Context>
+    rogClaimDueDeadlines(...args: Array<string | number>): Result<string[], Context>
+    rogRescheduleDeadline(...args: Array<string | number>): Result<number, Context>
     rogListBox(...args: Array<string | number>): Result<string[], Context>
   }
 }
@@ -161,12 +165,14 @@ export class RequestStore {
 
   constructor (readonly redis: Redis, prefix?: string) {
     this.keys = createKeys(prefix)
-    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 7, lua: submitRequestLua })
-    redis.defineCommand('rogCommitChange', { numberOfKeys: 7, lua: commitChangeLua })
+    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 8, lua: submitRequestLua })
+    redis.defineCommand('rogCommitChange', { numberOfKeys: 8, lua: commitChangeLua })
+    redis.defineCommand('rogClaimDueDeadlines', { numberOfKeys: 1, lua: claimDueDeadlinesLua })
+    redis.defineCommand('rogRescheduleDeadline', { numberOfKeys: 2, lua: rescheduleDeadlineLua })
     redis.defineCommand('rogListBox', { numberOfKeys: 1, lua: listBoxLua })
   }
 
-  async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }, aggregates?: AggregateDelta): Promise<SubmitOutcome> {
+  async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }, aggregates?: AggregateDelta, nextDeadlineAt?: number): Promise<SubmitOutcome> {
     const { body, digest } = encodeAuditEvent(event)
     const meta = JSON.stringify({
       senderReference: request.senderReference,
@@ -185,8 +191,9 @@ export class RequestStore {
       k.box('outbox', request.sender),
       k.auditStream,
       k.auditTip,
+      k.deadlines,
       request.id, request.senderReference, request.bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
-      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix,
+      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, nextDeadlineAt ?? '',
       'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
       'status', 'submitted', 'version', 1, 'meta', meta,
       'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
@@ -225,6 +232,7 @@ export class RequestStore {
       change.box.action === 'keep' ? 0 : change.box.score,
       change.aggregates === undefined ? '' : JSON.stringify(change.aggregates),
       k.prefix,
+      change.nextDeadlineAt === undefined ? '' : change.nextDeadlineAt === null ? '-' : change.nextDeadlineAt,
       change.events.length
     ]
     for (const { event, listed } of change.events) {
@@ -236,12 +244,35 @@ export class RequestStore {
       k.request(request.id),
       k.box('inbox', request.recipient), k.box('outbox', request.sender),
       k.box('inbox', request.recipient, true), k.box('outbox', request.sender, true),
-      k.auditStream, k.auditTip,
+      k.auditStream, k.auditTip, k.deadlines,
       ...args
     )
     if (result[0] === 'missing') return { outcome: 'missing' }
     if (result[0] === 'stale') return { outcome: 'stale', version: Number(result[1]), status: result[2] as RequestStatus }
     return { outcome: 'ok', version: Number(result[1]), streamIds: result.slice(2) }
+  }
+
+  /** Requests whose next deadline is at or before `now`, leased to the caller until `leaseUntil`. */
+  async claimDueDeadlines (now: number, leaseUntil: number, limit: number): Promise<Array<{ id: string, fireAt: number }>> {
+    const reply = await this.redis.rogClaimDueDeadlines(this.keys.deadlines, now, leaseUntil, limit)
+    const claimed: Array<{ id: string, fireAt: number }> = []
+    for (let i = 0; i < reply.length; i += 2) claimed.push({ id: reply[i], fireAt: Number(reply[i + 1]) })
+    return claimed
+  }
+
+  /**
+   * Sets the next deadline of a request read at `version`; false when the record
+   * changed since (that commit set it). `onlyIfMissing` leaves an existing entry.
+   */
+  async rescheduleDeadline (id: string, version: number, nextDeadlineAt: number | undefined, onlyIfMissing = false): Promise<boolean> {
+    const written = await this.redis.rogRescheduleDeadline(this.keys.request(id), this.keys.deadlines, id, version, nextDeadlineAt ?? '-', onlyIfMissing ? '1' : '0')
+    return written === 1
+  }
+
+  /** When the request next needs the deadline worker (ms), if it has an entry. */
+  async nextDeadlineOf (id: string): Promise<number | undefined> {
+    const score = await this.redis.zscore(this.keys.deadlines, id)
+    return score === null ? undefined : Number(score)
   }
 
   async list (query: ListQuery): Promise<ListPage> {

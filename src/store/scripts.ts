@@ -110,9 +110,10 @@ end
 /**
  * Stores a new request with its sender-reference claim, idempotency key,
  * inbox/outbox entries and its request.submitted event.
- * KEYS: request, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
+ * KEYS: request, senderRefs, idempotency, inbox, outbox, auditStream, auditTip, deadlines
  * ARGV: id, senderReference, bodyHash, idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
- *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, field1, value1, ...
+ *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, nextDeadlineAt ('' = none),
+ *       field1, value1, ...
  * Returns {'created', id, streamId} | {'replay', id} | {'idempotency_conflict', id} | {'reference_conflict', id}
  */
 export const submitRequestLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
@@ -136,12 +137,13 @@ if claimed then
   return { 'reference_conflict', claimedId }
 end
 local fields = {}
-for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('HSET', KEYS[2], ref, claim)
 if hasKey == '1' then redis.call('SET', KEYS[3], claim, 'EX', ttl) end
 redis.call('ZADD', KEYS[4], score, id)
 redis.call('ZADD', KEYS[5], score, id)
+if ARGV[11] ~= '' then redis.call('ZADD', KEYS[8], ARGV[11], id) end
 local sid = appendAudit(KEYS[6], KEYS[7], ARGV[7], ARGV[8])
 redis.call('HSET', KEYS[1], 'events', sid)
 applyAggregates(ARGV[10], ARGV[9])
@@ -151,10 +153,10 @@ return { 'created', id, sid }
 /**
  * Commits a change to an existing request if its version is still the one the
  * caller decided on (compare-and-set), with its events and index moves.
- * KEYS: request, inbox, outbox, inboxClosed, outboxClosed, auditStream, auditTip
+ * KEYS: request, inbox, outbox, inboxClosed, outboxClosed, auditStream, auditTip, deadlines
  * ARGV: expectedVersion ('' = no check, used for pure disclosure records),
  *       boxAction ('keep' | 'rescore' | 'close'), boxScore, aggregateDeltaJson ('' = none), keyPrefix,
- *       eventCount, then per event: body, digest, listed ('1' = part of the request's history),
+ *       nextDeadlineAt ('' = leave as is, '-' = none left, else ms), eventCount, then per event: body, digest, listed ('1' = part of the request's history),
  *       then field, value pairs to set.
  * Returns {'ok', version, streamIds...} | {'missing'} | {'stale', version, status}
  */
@@ -164,11 +166,11 @@ local current = redis.call('HMGET', KEYS[1], 'version', 'status', 'events')
 local expected = ARGV[1]
 if expected ~= '' and expected ~= current[1] then return { 'stale', current[1], current[2] } end
 local action, score = ARGV[2], ARGV[3]
-local eventCount = tonumber(ARGV[6])
+local eventCount = tonumber(ARGV[7])
 local id = string.match(KEYS[1], '([^:]+)$')
 local listed = current[3] or ''
 local streamIds = {}
-local i = 7
+local i = 8
 for _ = 1, eventCount do
   local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1])
   if ARGV[i + 2] == '1' then
@@ -194,6 +196,11 @@ elseif action == 'close' then
   redis.call('ZREM', KEYS[3], id)
   redis.call('ZADD', KEYS[4], score, id)
   redis.call('ZADD', KEYS[5], score, id)
+end
+if ARGV[6] == '-' then
+  redis.call('ZREM', KEYS[8], id)
+elseif ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[8], ARGV[6], id)
 end
 applyAggregates(ARGV[5], ARGV[4])
 local result = { 'ok', version }
@@ -236,4 +243,33 @@ while #found < limit and scanned < maxScan do
   end
 end
 return { lastScore, lastId, '0', unpack(found) }
+`
+
+/**
+ * Takes the requests whose next deadline has come: up to `limit` of them, each
+ * pushed to `leaseUntil` so that no other worker takes it meanwhile, and taken
+ * again after that if the worker died before its commit moved it.
+ * KEYS: deadlines. ARGV: now, leaseUntil, limit. Returns id, score, id, score...
+ */
+export const claimDueDeadlinesLua = `
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]), 'WITHSCORES')
+for j = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[2], due[j]) end
+return due
+`
+
+/**
+ * Sets a request's next deadline from a record read at `version`, unless the
+ * record changed since (its commit set the entry then, from newer facts).
+ * KEYS: request, deadlines. ARGV: id, version, nextDeadlineAt ('-' = none left), onlyIfMissing ('1'|'0').
+ * Returns 1 when written, 0 when the record moved on, is gone, or (onlyIfMissing) has an entry.
+ */
+export const rescheduleDeadlineLua = `
+local version = redis.call('HGET', KEYS[1], 'version')
+if version ~= ARGV[2] then
+  if not version then redis.call('ZREM', KEYS[2], ARGV[1]) end
+  return 0
+end
+if ARGV[4] == '1' and redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+if ARGV[3] == '-' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+return 1
 `

@@ -9,7 +9,10 @@ import {
   reminderAt,
   toDeadlines,
   startOfUtcDay,
-  endOfUtcDay
+  endOfUtcDay,
+  pendingDeadlines,
+  nextDeadlineAt,
+  type ClockFacts
 } from '../../src/domain/deadlines.js'
 
 const eio: Agreement = {
@@ -220,4 +223,24 @@ t.test('property: response never after submittedAt+respondWithin, never before s
     }
   ), { numRuns: 500 })
   t.pass()
+})
+
+t.test('what is left to fire: reminders and due dates of the running clocks, earliest first', async t => {
+  const base: ClockFacts = { id: 'r1', status: 'delivered', submittedAt: 0, ackDue: 1000, ackOverdue: false, respDue: 10_000, respOverdue: false }
+  const kinds = (facts: ClockFacts, now?: number): string[] => pendingDeadlines(facts, 0.8, now).map((d) => `${d.kind}@${d.fireAt}`)
+  t.same(kinds(base), ['acknowledgement_reminder@800', 'acknowledgement_due@1000', 'response_reminder@8000', 'response_due@10000'], 'a fresh request: both clocks, each with its reminder at 80%')
+  t.equal(nextDeadlineAt(base), 800, 'so it next needs the worker at the first reminder')
+  t.same(kinds({ ...base, ackRemindedFor: 1000 }), ['acknowledgement_due@1000', 'response_reminder@8000', 'response_due@10000'], 'a reminder sent for this deadline is done')
+  t.same(kinds({ ...base, ackRemindedFor: 900 }).slice(0, 1), ['acknowledgement_reminder@800'], 'one sent for another deadline is not')
+  t.same(kinds({ ...base, acknowledgedAt: 500 }), ['response_reminder@8000', 'response_due@10000'], 'acknowledged: the acknowledgement clock stops')
+  t.same(kinds({ ...base, ackOverdue: true }), ['response_reminder@8000', 'response_due@10000'], 'acknowledgement overdue: recorded once, nothing more on that clock')
+  t.same(kinds({ ...base, ackDue: undefined }), ['response_reminder@8000', 'response_due@10000'], 'no acknowledgement clock in the agreement')
+  t.same(kinds({ ...base, respDue: 20_000, ackOverdue: true }), ['response_reminder@16000', 'response_due@20000'], 'an extended deadline gets its own reminder')
+  t.same(kinds({ ...base, respOverdue: true, ackOverdue: true }), [], 'both fired: nothing left')
+  t.equal(nextDeadlineAt({ ...base, respOverdue: true, ackOverdue: true }), undefined, 'and no next time')
+  for (const status of ['executed', 'refused', 'withdrawn', 'deemed_accepted']) t.same(kinds({ ...base, status }), [], `${status}: closed, nothing to fire`)
+  t.same(kinds(base, 1500), ['acknowledgement_due@1000', 'response_reminder@8000', 'response_due@10000'], 'a reminder whose deadline has passed by the time it is fired is skipped: the overdue notice says more')
+  t.same(kinds(base, 999), kinds(base), 'while the deadline is still ahead, the late reminder is still sent')
+  t.same(pendingDeadlines(base, 0.5).map((d) => d.fireAt), [500, 1000, 5000, 10_000], 'the agreement\'s reminder fraction')
+  t.ok(pendingDeadlines(base).every((d) => d.requestId === 'r1' && (d.kind.startsWith('acknowledgement') ? d.dueAt === 1000 : d.dueAt === 10_000)), 'each names its request and the deadline it belongs to')
 })

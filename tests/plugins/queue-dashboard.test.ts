@@ -1,6 +1,6 @@
 // The bull-board queue dashboard at /admin/queues: admin role only (401
 // without a valid token, 403 with another role, both problem+json), over the
-// app's own Queue objects for the two queues, whether or not workers run.
+// app's own Queue objects for the queues, whether or not workers run.
 import t from 'tap'
 import { buildApp } from '../helpers/app.js'
 import { expectProblem, submit } from '../helpers/fixtures.js'
@@ -27,7 +27,7 @@ t.test('/admin/queues is for the admin role only', async (t) => {
   t.equal(asset.statusCode, 200, 'its assets, for an admin')
 })
 
-t.test('the dashboard reads both queues, with no worker in this process', async (t) => {
+t.test('the dashboard reads the delivery queue, with no worker in this process', async (t) => {
   const { app, token } = await buildApp(t)
   const body = example('mla-request', `DASH-${process.pid}`)
   body.urgency.requestedBy = '2099-12-31'
@@ -36,5 +36,5 @@ t.test('the dashboard reads both queues, with no worker in this process', async 
   const res = await app.inject({ method: 'GET', url: '/admin/queues/api/queues?activeQueue=delivery&status=latest&page=1', headers: admin })
   t.equal(res.statusCode, 200, { body: res.body.slice(0, 300) })
   const queues = (res.json() as { queues: Array<{ name: string, counts: Record<string, number> }> }).queues
-  t.same(queues.map((q) => q.name).sort(), ['deadlines', 'delivery'], 'the two queues of workers/queues.ts')
+  t.same(queues.map((q) => q.name).sort(), ['delivery'], 'the queue of workers/queues.ts (deadlines live in a sorted set of their own)')
 })

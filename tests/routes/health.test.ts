@@ -87,7 +87,7 @@ t.test('metrics are present and move with traffic', async (t) => {
   const before = await scrape(t, server, admin)
   t.ok(series(before, 'process_cpu_user_seconds_total') !== undefined, 'the default process metrics')
   t.equal(series(before, 'rogatory_store_up'), 1, 'the store gauges could be read')
-  for (const queue of ['delivery', 'deadlines']) {
+  for (const queue of ['delivery']) {
     for (const state of ['waiting', 'active', 'delayed', 'failed']) t.equal(series(before, 'rogatory_queue_jobs', { queue, state }), 0, `${queue} ${state}`)
   }
   const openBefore = series(before, 'rogatory_requests_open', { sender: 'TR-MOJ', recipient: 'DE-BFJ', type: 'mla' }) ?? 0
@@ -104,9 +104,11 @@ t.test('metrics are present and move with traffic', async (t) => {
   t.equal((await get(server, tr, '/v1/requests/no-such-id')).statusCode, 400)
   // A job in a queue, as the dispatcher would add one.
   const connection = new Redis(redis.url, { maxRetriesPerRequest: null })
-  const deadlines = new Queue(queueNames.deadlines, { connection, prefix: queuePrefix })
-  t.teardown(async () => { await deadlines.close(); connection.disconnect() })
-  await deadlines.add('probe', { requestId: ids[0] }, { delay: 3_600_000, jobId: `probe_${process.pid}` })
+  const delivery = new Queue(queueNames.delivery, { connection, prefix: queuePrefix })
+  t.teardown(async () => { await delivery.close(); connection.disconnect() })
+  await delivery.add('probe', { requestId: ids[0] }, { delay: 3_600_000, jobId: `probe_${process.pid}` })
+  // No worker runs here: one request's next deadline has come and nobody fired it.
+  await connection.zadd('rog:deadlines', Date.now() - 1000, ids[1])
 
   await sleep(1100) // the store gauges are cached for a second
   const after = await scrape(t, server, admin)
@@ -117,7 +119,9 @@ t.test('metrics are present and move with traffic', async (t) => {
   t.notOk(after.includes(ids[0]) || after.includes('no-such-id'), 'never by the raw URL')
   t.equal(series(after, 'rogatory_requests_open', { sender: 'TR-MOJ', recipient: 'DE-BFJ', type: 'mla' }), openBefore + 3, 'open requests per direction and type')
   t.equal(series(after, 'rogatory_requests_overdue', { sender: 'TR-MOJ', recipient: 'DE-BFJ', type: 'mla' }), 0, 'none overdue')
-  t.equal(series(after, 'rogatory_queue_jobs', { queue: 'deadlines', state: 'delayed' }), 1, 'queue depths')
+  t.equal(series(after, 'rogatory_queue_jobs', { queue: 'delivery', state: 'delayed' }), 1, 'queue depths')
+  t.equal(series(after, 'rogatory_deadlines', { state: 'scheduled' }), 3, 'every open request is in the deadline set')
+  t.equal(series(after, 'rogatory_deadlines', { state: 'due' }), 1, 'and the one whose deadline has come and was not fired is counted as due')
 })
 
 t.test('a scrape while Redis is down still answers, saying the store gauges are missing', async (t) => {

@@ -168,7 +168,7 @@ t.test('SIGTERM: requests in flight are answered, the process exits 0 within its
 
   const answers = [...inFlight, ...lateAnswers]
   const created = answers.filter((a) => a.status === 201).length
-  for (const queue of ['delivery', 'deadlines']) t.equal(await db.llen(`rogq:${queue}:active`), 0, `no ${queue} job left active by the process`)
+  t.equal(await db.llen('rogq:delivery:active'), 0, 'no delivery job left active by the process')
   t.equal(await db.zcard(createKeys().box('outbox', 'TR-MOJ')), created, 'every 201 is a stored request, and only those')
   const refused = await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'answered', (error: { cause?: { code?: string } }) => error.cause?.code ?? 'error')
   t.equal(refused, 'ECONNREFUSED', 'nothing listens any more')

@@ -7,7 +7,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { QueueEvents } from 'bullmq'
 import { Redis } from 'ioredis'
 import pino from 'pino'
 import type { Test } from 'tap'
@@ -15,7 +14,6 @@ import { packageRoot } from '../../src/config/env.js'
 import { parseGatewayConfig } from '../../src/config/gateway-config.js'
 import type { GatewayConfig } from '../../src/domain/types.js'
 import { startWorkers, type RunningWorkers, type WorkerOptions } from '../../workers/runtime.js'
-import { queueNames, queuePrefix } from '../../workers/queues.js'
 import Fastify from 'fastify'
 import app, { serverOptions } from '../../src/app.js'
 import { mintDevToken } from '../../src/auth/dev-token.js'
@@ -31,12 +29,12 @@ export interface Api extends TestApp {
   /** The test's own connection to the gateway's Redis. */
   db: Redis
   receiver: Receiver
-  /** Deadline jobs that finished, by job id: what they returned ('recorded' | 'stale') and when we heard of it. */
-  deadlineOutcomes: Map<string, { outcome: string, at: number }>
 }
 
 export interface Gateway extends Api {
   workers: RunningWorkers
+  /** Each time the deadline worker fired a request's due deadlines: what it recorded (often nothing) and when. */
+  firings: Map<string, Array<{ recorded: string[], at: number }>>
 }
 
 export interface GatewayOptions {
@@ -65,7 +63,7 @@ export function withWebhooks (config: GatewayConfig, receiver: Receiver, ids: st
   for (const id of ids) authority(config, id).webhook = receiver.webhook(hookPath(id), opts)
 }
 
-/** The API on a fresh Redis, the receiver, and a listener for finished deadline jobs; no workers. */
+/** The API on a fresh Redis and the receiver; no workers. */
 export async function startApi (t: Test, opts: Pick<GatewayOptions, 'configure'> = {}): Promise<Api> {
   const receiver = await Receiver.start(t)
   const config = demoConfig()
@@ -75,21 +73,9 @@ export async function startApi (t: Test, opts: Pick<GatewayOptions, 'configure'>
   parseGatewayConfig(config, 'test config')
   const redis = await startRedis(t)
 
-  // Listening before any job exists, so that no completion is missed.
-  const eventsConnection = new Redis(redis.url, { maxRetriesPerRequest: null })
-  const deadlineEvents = new QueueEvents(queueNames.deadlines, { connection: eventsConnection, prefix: queuePrefix })
-  const deadlineOutcomes = new Map<string, { outcome: string, at: number }>()
-  deadlineEvents.on('completed', ({ jobId, returnvalue }) => { deadlineOutcomes.set(jobId, { outcome: String(returnvalue), at: Date.now() }) })
-  deadlineEvents.on('error', () => {})
-  await deadlineEvents.waitUntilReady()
-  t.teardown(async () => {
-    await deadlineEvents.close()
-    eventsConnection.disconnect()
-  })
-
   const built = await buildGatewayApp(t, config, redis)
   const db = await redisClient(t, redis.url)
-  return { ...built, db, receiver, deadlineOutcomes }
+  return { ...built, db, receiver }
 }
 
 /**
@@ -115,17 +101,25 @@ async function buildGatewayApp (t: Test, config: GatewayConfig, redis: TestRedis
 /** The API plus the workers of workers/runtime.ts in this process. */
 export async function startGateway (t: Test, opts: GatewayOptions = {}): Promise<Gateway> {
   const api = await startApi(t, opts)
+  const firings = new Map<string, Array<{ recorded: string[], at: number }>>()
   const workers = await startWorkers({
     redisUrl: api.redis.url,
     gatewayConfig: api.config,
     payloadKey,
     logger: pino({ level: 'silent' }),
     closeTimeoutMs: 1000,
-    ...opts.workers
+    ...opts.workers,
+    observer: {
+      ...opts.workers?.observer,
+      deadlinesFired: (requestId, recorded, at) => {
+        firings.set(requestId, [...(firings.get(requestId) ?? []), { recorded, at }])
+        opts.workers?.observer?.deadlinesFired?.(requestId, recorded, at)
+      }
+    }
   })
   // Registered after buildApp's own teardown: teardowns run last-in first-out, so the workers close before the app.
   t.teardown(() => workers.close())
-  return { ...api, workers }
+  return { ...api, workers, firings }
 }
 
 export interface WorkerChild {
@@ -242,17 +236,11 @@ export async function waitForEvent (gw: Api, id: string, type: string, timeoutMs
   }, timeoutMs, 50)
 }
 
-/** Waits until a deadline job with this id has finished; returns its outcome. */
-export async function waitForDeadlineJob (gw: Api, jobId: string, timeoutMs: number): Promise<{ outcome: string, at: number }> {
-  return await eventually(`deadline job ${jobId}`, async () => gw.deadlineOutcomes.get(jobId), timeoutMs, 25)
+/** When the request next needs the deadline worker (its entry in the deadline set), if at all. */
+export async function nextDeadline (gw: Api, id: string): Promise<number | undefined> {
+  const score = await gw.db.zscore('rog:deadlines', id)
+  return score === null ? undefined : Number(score)
 }
-
-/** Waits until the dispatcher has put this deadline job in the queue. */
-export async function waitForDeadlineScheduled (gw: Gateway, jobId: string, timeoutMs = 5000): Promise<void> {
-  await eventually(`deadline job ${jobId} to be scheduled`, async () => (await gw.workers.deadlineQueue.getJob(jobId)) === undefined ? undefined : true, timeoutMs, 20)
-}
-
-export const deadlineJobId = (kind: string, requestId: string, dueIso: string): string => `${kind}_${requestId}_${Date.parse(dueIso)}`
 
 export const count = (items: HistoryEvent[], type: string): number => items.filter((e) => e.type === type).length
 

@@ -3,39 +3,38 @@
 // delivered by signed webhook, every step reaches the other side, and the
 // deadlines of the agreements fire on time, once, as "negative evidence" both
 // sides see: overdue flags, the readmission agreement's deemed acceptance, and
-// the sweep that puts lost deadline jobs back.
+// the sweep that puts a lost entry of the deadline set back.
 //
 // One gateway (Redis, API, workers, receiver) serves the whole file: the tests
 // use different pairs of authorities, so that each has an inbox of its own,
-// and run side by side; the sweep test, which empties the deadline queue, runs
-// after them. The agreements' clocks are shortened to seconds where a test
+// and run side by side; the sweep test runs after them. The agreements' clocks are shortened to seconds where a test
 // waits for them; building the gateway once also keeps the event loop free
 // while the deadlines fire.
 import t, { type Test } from 'tap'
 import {
   agreement,
   count,
-  deadlineJobId,
   history,
   hookPath,
   lateness,
   mlaBody,
   must,
+  nextDeadline,
   act,
   personalMarkers,
   repatriationBody,
   reportLateness,
   startGateway,
   submitAs,
+  sleep,
   view,
-  waitForDeadlineJob,
-  waitForDeadlineScheduled,
   waitForEvent,
   withWebhooks,
   type Gateway,
   type HistoryEvent
 } from './harness.js'
 import { bearer } from '../helpers/app.js'
+import { nextDeadlineAt } from '../../src/domain/deadlines.js'
 import type { GatewayConfig } from '../../src/domain/types.js'
 import type { Receiver } from '../helpers/receiver.js'
 
@@ -165,17 +164,15 @@ const sideBySide = t.test('side by side', { jobs: 4 }, async (t) => {
     const toNL = (): Record<string, any> => ({ ...mlaBody(), recipient: 'NL-AIRS' })
     const a1 = await submitAs(gw, 'TR-MOJ', toNL())
     const b = await submitAs(gw, 'TR-MOJ', toNL())
-    await waitForDeadlineScheduled(gw, deadlineJobId('acknowledgement_due', b.id, b.deadlines.acknowledgement))
+    const bSubmitted = Date.parse(b.submittedAt)
+    const bAckDue = Date.parse(b.deadlines.acknowledgement)
+    t.equal(await nextDeadline(gw, b.id), bSubmitted + Math.floor((bAckDue - bSubmitted) * 0.8), 'the submission put b in the deadline set at its acknowledgement reminder')
     await must(gw, 'NL-AIRS', b.id, 'acknowledgement', {})
+    const bRespDue = Date.parse(b.deadlines.response)
+    t.equal(await nextDeadline(gw, b.id), bSubmitted + Math.floor((bRespDue - bSubmitted) * 0.8), 'the acknowledgement moved it to the response reminder: nothing left to fire for the acknowledgement')
     await new Promise((resolve) => setTimeout(resolve, 500))
     const a2 = await submitAs(gw, 'TR-MOJ', toNL())
     t.ok(Date.parse(a1.deadlines.acknowledgement) < Date.parse(a2.deadlines.acknowledgement), 'a1 is due before a2')
-
-    // b was acknowledged in time: its acknowledgement job runs at the due time and records nothing.
-    const bAck = await waitForDeadlineJob(gw, deadlineJobId('acknowledgement_due', b.id, b.deadlines.acknowledgement), 10_000)
-    t.equal(bAck.outcome, 'stale', 'the acknowledgement deadline of an acknowledged request is a no-op')
-    t.ok(bAck.at >= Date.parse(b.deadlines.acknowledgement), 'it ran when due (not removed beforehand)')
-    t.equal(count(await history(gw, 'TR-MOJ', b.id), 'request.acknowledgement_overdue'), 0, 'no acknowledgement_overdue for it')
 
     await waitForEvent(gw, a2.id, 'request.acknowledgement_overdue', 10_000)
     // The overdue list at this instant: every request whose pending deadline has passed, most overdue first.
@@ -191,6 +188,7 @@ const sideBySide = t.test('side by side', { jobs: 4 }, async (t) => {
     t.same((await inboxIds(gw, 'NL-AIRS', '')).slice(0, 2), [a1.id, a2.id], 'the plain inbox puts the overdue ones first too')
 
     for (const r of [a1, a2, b]) await waitForEvent(gw, r.id, 'request.response_overdue', 12_000)
+    t.equal(count(await history(gw, 'TR-MOJ', b.id), 'request.acknowledgement_overdue'), 0, 'no acknowledgement_overdue for b, acknowledged in time')
 
     for (const [name, r, acknowledged] of [['a1', a1, false], ['a2', a2, false], ['b', b, true]] as const) {
       const seenBySender = await history(gw, 'TR-MOJ', r.id)
@@ -217,28 +215,32 @@ const sideBySide = t.test('side by side', { jobs: 4 }, async (t) => {
     t.pass('acknowledgement_overdue and response_overdue were delivered to TR-MOJ and NL-AIRS')
     t.ok(receiver.about(a1.id, 'request.acknowledgement_reminder').every((d) => d.path === NL), 'reminders go to the recipient only')
 
-    // A duplicate of an already-fired deadline job records nothing more.
-    const dup = { requestId: a1.id, kind: 'response_due' as const, dueAt: Date.parse(a1.deadlines.response), fireAt: Date.parse(a1.deadlines.response) }
-    await gw.workers.deadlineQueue.add('response_due', dup, { jobId: `dup-${a1.id}` })
-    t.equal((await waitForDeadlineJob(gw, `dup-${a1.id}`, 5000)).outcome, 'stale', 'a re-run of a fired deadline is a no-op')
+    // Firing again what has fired records nothing more.
+    const dueAt = Date.parse(a1.deadlines.response)
+    t.equal(await gw.workers.deadlines.fire({ requestId: a1.id, kind: 'response_due', dueAt, fireAt: dueAt }), undefined, 'a re-run of a fired deadline is a no-op')
+    t.same(await gw.workers.deadlines.fireDue(a1.id, Date.now()), [], 'and firing whatever is due finds nothing left')
     t.equal(count(await history(gw, 'TR-MOJ', a1.id), 'request.response_overdue'), 1, 'still one response_overdue')
+    t.equal(await nextDeadline(gw, a1.id), undefined, 'with both clocks fired, a1 has left the deadline set')
+    const firedA1 = (gw.firings.get(a1.id) ?? []).flatMap((firing) => firing.recorded)
+    t.same(firedA1, ['acknowledgement_reminder', 'acknowledgement_due', 'response_reminder', 'response_due'], 'the deadline worker recorded each reminder and deadline of a1 once, in order')
   })
 
-  t.test('an extension moves the response deadline: the old job is a no-op at the old time, the overdue event comes at the new time', async (t) => {
+  t.test('an extension moves the response deadline: nothing fires at the old time, the overdue event comes at the new time', async (t) => {
     const r = await submitAs(gw, 'TR-MOJ', mlaBody())
     const oldDue = r.deadlines.response
-    await waitForDeadlineScheduled(gw, deadlineJobId('response_due', r.id, oldDue))
     await must(gw, 'DE-BFJ', r.id, 'acknowledgement', {})
     const newDue = new Date(Date.parse(oldDue) + 3000).toISOString()
     const extended = await must(gw, 'DE-BFJ', r.id, 'extension', { responseDeadline: newDue, reason: 'The witness is abroad until next week.' })
     t.equal(extended.deadlines.response, newDue, 'the response deadline moved')
     t.equal(extended.deadlines.responseOriginal, oldDue, 'the original one is kept')
+    const submitted = Date.parse(r.submittedAt)
+    const expectedNext = nextDeadlineAt({ ...r, status: 'acknowledged', submittedAt: submitted, acknowledgedAt: submitted, ackOverdue: false, respDue: Date.parse(newDue), respOverdue: false })
+    t.equal(await nextDeadline(gw, r.id), expectedNext, 'the extension moved the deadline entry to the reminder of the new deadline')
 
-    const old = await waitForDeadlineJob(gw, deadlineJobId('response_due', r.id, oldDue), 10_000)
-    t.equal(old.outcome, 'stale', 'the job of the old deadline records nothing')
-    t.ok(old.at >= Date.parse(oldDue), 'it ran at the old time')
+    await sleep(Math.max(0, Date.parse(oldDue) + 500 - Date.now()))
     t.equal(count(await history(gw, 'TR-MOJ', r.id), 'request.response_overdue'), 0, 'not overdue at the old deadline')
     t.notOk((await view(gw, 'TR-MOJ', r.id)).overdue.response, 'nor flagged')
+    t.notOk((gw.firings.get(r.id) ?? []).some((firing) => firing.recorded.includes('response_due') && firing.at < Date.parse(newDue)), 'no response deadline recorded before the new one')
 
     const events = await waitForEvent(gw, r.id, 'request.response_overdue', 10_000)
     expectOnTime(t, events, 'request.response_overdue', newDue, 'extended request')
@@ -280,30 +282,27 @@ const sideBySide = t.test('side by side', { jobs: 4 }, async (t) => {
   })
 })
 
-t.test('the sweep re-creates deadline jobs lost from the queue, and the deadline still fires', async (t) => {
-  await sideBySide // it empties the deadline queue: the others must be done
+t.test('the sweep puts back a request lost from the deadline set, and its deadlines still fire', async (t) => {
+  await sideBySide
   const r = await submitAs(gw, 'TR-MOJ', mlaBody())
-  const ackJob = deadlineJobId('acknowledgement_due', r.id, r.deadlines.acknowledgement)
-  const respJob = deadlineJobId('response_due', r.id, r.deadlines.response)
-  const queue = gw.workers.deadlineQueue
-  const scheduled = async (): Promise<boolean> => (await queue.getJob(ackJob)) !== undefined && (await queue.getJob(respJob)) !== undefined
-  await waitForDeadlineScheduled(gw, ackJob)
-  await waitForDeadlineScheduled(gw, respJob)
-  t.ok(await scheduled(), 'the dispatcher scheduled the deadline jobs')
+  const submitted = Date.parse(r.submittedAt)
+  const ackReminder = submitted + Math.floor((Date.parse(r.deadlines.acknowledgement) - submitted) * 0.8)
+  t.equal(await nextDeadline(gw, r.id), ackReminder, 'the submission put the request in the deadline set, at its first reminder')
+  const before = await gw.workers.sweep()
+  t.equal(before.scheduled, 0, 'a sweep leaves the entries it finds alone')
 
-  await queue.obliterate({ force: true })
-  t.equal(await queue.getJob(ackJob), undefined, 'after obliterate the jobs are gone')
-  t.equal(await queue.getJob(respJob), undefined, 'both of them')
-
+  await gw.db.zrem('rog:deadlines', r.id)
+  t.equal(await nextDeadline(gw, r.id), undefined, 'the entry is gone')
   const swept = await gw.workers.sweep()
-  t.ok(swept.requests >= 1 && swept.jobs >= 4, `the sweep went through the open requests (${swept.requests}) and re-created jobs (${swept.jobs})`)
-  const mine = ['acknowledgement_reminder', 'acknowledgement_due', 'response_reminder', 'response_due'].map((kind) =>
-    deadlineJobId(kind, r.id, kind.startsWith('acknowledgement') ? r.deadlines.acknowledgement : r.deadlines.response))
-  t.same(await Promise.all(mine.map(async (id) => (await queue.getJob(id))?.id)), mine, 'among them the four jobs of this request (two reminders, two deadlines)')
+  t.ok(swept.requests >= 1, `the sweep went through the open requests (${swept.requests})`)
+  t.equal(swept.scheduled, 1, 'and put back the one entry missing')
+  t.equal(await nextDeadline(gw, r.id), ackReminder, 'at the same time as before')
 
   const events = await waitForEvent(gw, r.id, 'request.response_overdue', 12_000)
   expectOnTime(t, events, 'request.acknowledgement_overdue', r.deadlines.acknowledgement, 'swept request')
   expectOnTime(t, events, 'request.response_overdue', r.deadlines.response, 'swept request')
-  await gw.workers.sweep()
-  t.same(await Promise.all(mine.map(async (id) => await queue.getJob(id))), [undefined, undefined, undefined, undefined], 'once both clocks have fired, a sweep adds nothing for the request')
+  t.equal(await nextDeadline(gw, r.id), undefined, 'once both clocks have fired, the request leaves the deadline set')
+  const after = await gw.workers.sweep()
+  t.equal(after.scheduled, 0, 'and a sweep adds nothing for it')
+  t.equal(await nextDeadline(gw, r.id), undefined, 'still nothing')
 })
