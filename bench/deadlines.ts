@@ -6,19 +6,20 @@
 // agreement with a short acknowledgement clock) through RequestService.submit,
 // the API's own code below HTTP, into a redis-server configured as in
 // production (appendfsync always), while the workers of workers/runtime.ts run
-// in this process (dispatcher, deadline and delivery workers, default
-// concurrency) and schedule the deadline jobs as they would in production.
+// in this process (dispatcher, delivery worker and deadline clock, default
+// concurrency). Each submission's own commit puts the request in the deadline
+// set, as in production.
 //
 // A burst: the fill cannot submit 10,000 requests within 2 s on a small
 // machine, so the service's clock is made to say it did: request k of the
 // round is recorded as submitted at start + spread × k/N, and its deadline is
 // that + the acknowledgement clock. The clock is chosen long enough
-// (--ack-within, raised from the fill rate seen so far) that every deadline job
-// exists before the first deadline; the figure "scheduled ahead" shows it did.
-// What is measured — the deadline jobs firing and recording the overdue events
+// (--ack-within, raised from the fill rate seen so far) that every request is
+// stored before the first deadline; the figure "scheduled ahead" shows it was.
+// What is measured — the deadline clock firing and recording the overdue events
 // — is then exactly what N requests submitted within `spread` seconds produce.
 //
-// Baseline, same run, same Redis, same worker concurrency (50): N plain BullMQ
+// Baseline, same run, same Redis, worker concurrency 50: N plain BullMQ
 // delayed jobs doing nothing, due on the same schedule (shifted to start
 // --baseline-lead s after they are enqueued); lateness = processing start − due.
 //
@@ -81,7 +82,7 @@ async function* auditEvents (redis: Redis, key: string, from: string): AsyncGene
   }
 }
 
-/** Waits until the dispatcher has read and acknowledged every audit entry (so every job of the fill exists). */
+/** Waits until the dispatcher has read and acknowledged every audit entry (so that it is idle while the deadlines fire). */
 async function dispatched (redis: Redis, key: string, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs
   while (Date.now() < until) {
@@ -116,7 +117,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
   let fillRate = pilot.rate
   log(`deadlines: pilot of ${pilotCount} submissions at ${Math.round(pilot.rate)}/s`)
 
-  // The baseline's queue and worker: same Redis, same concurrency as the deadline worker (50), jobs that do nothing.
+  // The baseline's queue and worker: same Redis, concurrency 50, jobs that do nothing.
   const baseQueueConnection = redis.client()
   const baseQueue = new Queue('bench-baseline', { connection: baseQueueConnection, prefix: 'rogq' })
   let baseLate: number[] = []
@@ -147,7 +148,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     const last = dues[dues.length - 1]
     const ok = await dispatched(db, auditKey, Math.max(1000, first - Date.now()))
     const scheduledAhead = (first - Date.now()) / 1000
-    log(`deadlines: round ${r}: filled in ${round(filled.seconds)} s (${Math.round(filled.rate)}/s); deadlines span ${round((last - first) / 1000)} s; all jobs scheduled ${ok ? `${round(scheduledAhead)} s before the first deadline` : 'NOT before the first deadline'}`)
+    log(`deadlines: round ${r}: filled in ${round(filled.seconds)} s (${Math.round(filled.rate)}/s); deadlines span ${round((last - first) / 1000)} s; all stored and dispatched ${ok ? `${round(scheduledAhead)} s before the first deadline` : 'NOT before the first deadline'}`)
     // Wait for the overdue events, measuring the CPU they cost from 1 s before the first.
     await sleep(Math.max(0, first - 1000 - Date.now()))
     const window = cpuWindow(redis.server.pid ?? -1)
@@ -204,7 +205,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     await redis.stop()
   }
 
-  // A round whose fill outlasted the clock (deadlines firing while jobs were still being added) measures
+  // A round whose fill outlasted the clock (deadlines firing while requests were still being added) measures
   // something else; it is left out of the medians unless no round is valid.
   const valid = rounds.filter((r) => r.gateway.scheduledAheadSeconds > 0)
   const counted = valid.length > 0 ? valid : rounds
@@ -227,14 +228,14 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
       figure('CPU per deadline, workers process', med('gateway', (l) => l.cpuMs), 'ms', { baseline: med('baseline', (l) => l.cpuMs) }),
       figure('CPU per deadline, redis-server', med('gateway', (l) => l.redisCpuMs), 'ms', { baseline: med('baseline', (l) => l.redisCpuMs) }),
       figure('deadlines due within', med('gateway', (l) => l.spreadSeconds), 's'),
-      figure('deadline jobs all queued before the first due by', med('gateway', (l) => l.scheduledAheadSeconds), 's', { goal: '> 0', met: valid.length > 0, note: `${valid.length} of ${rounds.length} rounds valid` }),
+      figure('requests all stored before the first due by', med('gateway', (l) => l.scheduledAheadSeconds), 's', { goal: '> 0', met: valid.length > 0, note: `${valid.length} of ${rounds.length} rounds valid` }),
       figure('missing overdue events', missing, `of ${flags.count * rounds.length}`, { goal: '0', met: missing === 0 })
     ],
     notes: [
-      `${valid.length} of ${rounds.length} round(s) had every deadline job queued before the first deadline${valid.length < rounds.length ? '; the others are left out of the medians' : ''}`,
+      `${valid.length} of ${rounds.length} round(s) had every request stored before the first deadline${valid.length < rounds.length ? '; the others are left out of the medians' : ''}`,
       `fill rate ${Math.round(med('gateway', (l) => l.fillRate))}/s (RequestService.submit, ${flags.concurrency} in flight, while the in-process workers dispatch); submission times recorded within ${flags.spread} s (the service's clock), so that the deadlines fall due within ${flags.spread} s`,
-      `config: demo agreement ${pair} with acknowledgeWithin ≥ PT${flags['ack-within']}S (raised to outlast the fill), respondWithin P1D, reminderAtFraction 0.1; no webhooks configured (no delivery jobs); workers as startWorkers starts them (deadline concurrency 50)`,
-      'each request also carries its acknowledgement reminder and response reminder/due jobs (4 delayed jobs per request), as in production'
+      `config: demo agreement ${pair} with acknowledgeWithin ≥ PT${flags['ack-within']}S (raised to outlast the fill), respondWithin P1D, reminderAtFraction 0.1; no webhooks configured (no delivery jobs); workers as startWorkers starts them (deadline clock: batches of 500, 64 requests at once, 50 ms idle poll)`,
+      'each request has one entry in the deadline set (rog:deadlines), scored by its next reminder or deadline and moved by its own commits, as in production'
     ],
     rounds,
     machine: machineInfo()

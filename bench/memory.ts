@@ -12,11 +12,11 @@
 // payload), the inbox and outbox sorted sets, the audit stream, the sender
 // references hash, the idempotency keys, the aggregates.
 //
-// Then the workers start (in this process), the dispatcher gives every open
-// request its deadline jobs (acknowledgement and response, each with its
-// reminder: 4 BullMQ delayed jobs per request, as production does), the
-// workers stop, and the delta is measured again: the memory an open request
-// costs once the workers have seen it.
+// The request's entry in the deadline set (rog:deadlines) is written by its
+// submission, so it is part of the store's figure. Then the workers start (in
+// this process), the dispatcher reads every submission, the sweep runs, the
+// workers stop, and the delta is measured again: what an open request costs
+// once the workers have seen it (no webhooks configured: no delivery jobs).
 //
 //   node --import tsx bench/memory.ts [--size 50000]
 import type { Redis } from 'ioredis'
@@ -31,14 +31,13 @@ import { canonicalJson } from '../src/domain/canonical-json.js'
 import { createKeys } from '../src/store/keys.js'
 import { startWorkers } from '../workers/runtime.js'
 import { dispatchGroup } from '../workers/dispatcher.js'
-import { queueNames, queuePrefix } from '../workers/queues.js'
 
 const flagSpec = {
   size: { type: 'number', default: 50_000, help: 'open requests measured (after a warm-up of 1,000)' },
   warmup: { type: 'number', default: 1000, help: 'requests written before the first measurement' },
   concurrency: { type: 'number', default: 128, help: 'submissions in flight' },
   sample: { type: 'number', default: 2000, help: 'keys sampled per per-request key family' },
-  jobs: { type: 'boolean', default: true, help: 'also measure the deadline jobs the workers add (--jobs=false to skip)' },
+  jobs: { type: 'boolean', default: true, help: 'also measure what the workers add (--jobs=false to skip)' },
   quick: { type: 'boolean', default: false, help: 'short run: --size 5000' }
 } as const
 
@@ -119,6 +118,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
       { family: 'outbox sorted set entry', bytesPerRequest: (await usage(db, keys.box('outbox', 'TR-MOJ'))) / total, detail: `${keys.box('outbox', 'TR-MOJ')}, ${total} entries` },
       { family: 'audit stream entry (request.submitted)', bytesPerRequest: (await usage(db, keys.auditStream)) / xlen, detail: `${xlen} entries` },
       { family: 'sender-reference hash field', bytesPerRequest: (await usage(db, keys.senderReferences('TR-MOJ'))) / total, detail: `${keys.senderReferences('TR-MOJ')}, ${total} fields` },
+      { family: 'deadline set entry', bytesPerRequest: (await usage(db, keys.deadlines)) / total, detail: `${keys.deadlines}, ${await db.zcard(keys.deadlines)} entries` },
       { family: 'idempotency key (48 h TTL)', bytesPerRequest: mean(idemSample), detail: 'a string key; plus an entry in the expires table, not counted by MEMORY USAGE' },
       { family: 'aggregates (per day and pair, shared)', bytesPerRequest: aggregates / total, detail: `${aggregateKeys.length} keys in all` }
     ]
@@ -128,42 +128,24 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     log(`memory: ${Math.round(perRequest)} B per request (used_memory delta), sealed payload ${Math.round(sealedAvg)} B, beyond it ${Math.round(beyond)} B`)
     for (const f of families) log(`memory:   ${f.family.padEnd(45)} ${String(Math.round(f.bytesPerRequest)).padStart(6)} B  (${f.detail})`)
 
-    // Deadline jobs: what the workers add per open request.
-    let jobs: { perRequest: number, families: Family[], count: number } | undefined
+    // What the workers add per open request once they have seen it.
+    let jobs: { perRequest: number } | undefined
     if (flags.jobs) {
-      log('memory: starting the workers; the dispatcher schedules the deadline jobs of every open request')
+      log('memory: starting the workers; the dispatcher reads every submission, the sweep runs')
       const workers = await startWorkers({ redisUrl: redis.url, gatewayConfig: config, payloadKey, logger: pino({ level: 'warn' }), closeTimeoutMs: 5000 })
-      const expected = total * 4
-      const delayedKey = `${queuePrefix}:${queueNames.deadlines}:delayed`
       const until = Date.now() + 30 * 60_000
       for (;;) {
         const groups = await db.xinfo('GROUPS', keys.auditStream) as unknown[][]
         const group = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]))).find((g) => g.name === dispatchGroup)
-        const delayed = await db.zcard(delayedKey)
-        if (group !== undefined && Number(group.lag) === 0 && Number(group.pending) === 0 && delayed >= expected) break
-        if (Date.now() > until) throw new Error(`memory: the deadline jobs did not all appear (${delayed}/${expected})`)
+        if (group !== undefined && Number(group.lag) === 0 && Number(group.pending) === 0) break
+        if (Date.now() > until) throw new Error('memory: the dispatcher did not catch up')
         await sleep(1000)
       }
       await workers.sweep()
       await workers.close()
       await sleep(500)
-      const m2 = await usedMemory(db)
-      const jobIds = (await db.zrandmember(delayedKey, flags.sample)) as string[]
-      const jobHashes: number[] = []
-      for (const jobId of jobIds) jobHashes.push(await usage(db, `${queuePrefix}:${queueNames.deadlines}:${jobId}`))
-      const count = await db.zcard(delayedKey)
-      const eventsKey = `${queuePrefix}:${queueNames.deadlines}:events`
-      const perJobRequest = (m2 - m1) / total
-      const jobFamilies: Family[] = [
-        { family: 'deadline job hashes (4 per request)', bytesPerRequest: (mean(jobHashes) * count) / total, detail: `${Math.round(mean(jobHashes))} B per job hash, ${count} jobs` },
-        { family: 'delayed sorted set entries', bytesPerRequest: (await usage(db, delayedKey)) / total, detail: delayedKey },
-        { family: 'BullMQ events stream (capped, shared)', bytesPerRequest: (await usage(db, eventsKey)) / total, detail: `${eventsKey}, ${await db.xlen(eventsKey)} entries` }
-      ]
-      const countedJobs = jobFamilies.reduce((sum, f) => sum + f.bytesPerRequest, 0)
-      jobFamilies.push({ family: 'other (keyspace tables, allocator)', bytesPerRequest: perJobRequest - countedJobs, detail: 'delta − the families above' })
-      jobs = { perRequest: perJobRequest, families: jobFamilies, count }
-      log(`memory: the workers add ${Math.round(perJobRequest)} B per open request (${count} deadline jobs for ${total} requests)`)
-      for (const f of jobFamilies) log(`memory:   ${f.family.padEnd(45)} ${String(Math.round(f.bytesPerRequest)).padStart(6)} B  (${f.detail})`)
+      jobs = { perRequest: (await usedMemory(db) - m1) / total }
+      log(`memory: the workers add ${Math.round(jobs.perRequest)} B per open request`)
     }
 
     const withJobs = jobs === undefined ? undefined : beyond + jobs.perRequest
@@ -177,11 +159,10 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
       params: { ...flags, plainPayloadBytes: plainBytes },
       figures: [
         figure('bytes per open request beyond the sealed payload (store)', beyond, 'B', { goal: '≤ 1000 B', met: atMost(beyond, 1000) }),
-        ...(withJobs === undefined ? [] : [figure('… including its 4 deadline jobs (workers)', withJobs, 'B', { goal: '≤ 1000 B', met: atMost(withJobs, 1000) })]),
+        ...(withJobs === undefined ? [] : [figure('… once the workers have seen it', withJobs, 'B', { goal: '≤ 1000 B', met: atMost(withJobs, 1000) })]),
         figure('used_memory per open request', perRequest, 'B'),
         figure('sealed payload (base64 AES-GCM) / plaintext JSON', sealedAvg, 'B', { baseline: plainBytes }),
         ...families.map((f) => figure(`  ${f.family}`, f.bytesPerRequest, 'B')),
-        ...(jobs?.families.map((f) => figure(`  workers: ${f.family}`, f.bytesPerRequest, 'B')) ?? [])
       ],
       notes: [
         `${flags.size.toLocaleString('en-US')} requests after ${flags.warmup} of warm-up, written at ${Math.round(filled.rate)}/s; the sealed payload is ${round(sealedAvg / plainBytes)}× the ${plainBytes} B of canonical JSON it seals (base64 + 28 B of IV and tag + "v1:"), and that expansion is not counted above`,

@@ -16,11 +16,11 @@ export interface DeadlineClockOptions {
   onFired?: (requestId: string, recorded: DeadlineKind[], at: number) => void
 }
 
-const defaults = { leaseMs: 30_000, batchSize: 500, concurrency: 64, idlePollMs: 50 }
+const defaults = { leaseMs: 30_000, batchSize: 500, concurrency: 128, idlePollMs: 50 }
 
 /**
  * Fires deadlines from the sorted set in which every open request has one entry
- * scored by when it next needs us. One claim takes a whole batch of due entries
+ * scored by when it next needs us. One claim takes a batch of due entries
  * (leased, not removed); each request's own commit then moves its entry to its
  * next deadline, so nothing is lost if this process dies mid-batch, and a
  * thousand deadlines falling due together cost a few round trips to claim.
@@ -51,40 +51,46 @@ export class DeadlineClock {
     await this.#loop
   }
 
-  /** Claims what is due at `now` and fires it; returns how many requests it took. */
-  async tick (now = Date.now()): Promise<number> {
-    const { leaseMs, batchSize, concurrency, onFired } = this.#options
-    const claimed = await this.store.claimDueDeadlines(now, now + leaseMs, batchSize)
-    let next = 0
-    const runner = async (): Promise<void> => {
-      while (next < claimed.length) {
-        const { id } = claimed[next++]
-        try {
-          const recorded = await this.firer.fireDue(id, now)
-          onFired?.(id, recorded, Date.now())
-        } catch (err) {
-          // Its entry keeps the lease: it is fired again once the lease runs out.
-          this.log.error({ err, requestId: id }, 'deadline: firing failed; retried after the lease')
-        }
-      }
+  async #fire (id: string, now: number): Promise<void> {
+    try {
+      const recorded = await this.firer.fireDue(id, now)
+      this.#options.onFired?.(id, recorded, Date.now())
+    } catch (err) {
+      // Its entry keeps the lease: it is fired again once the lease runs out.
+      this.log.error({ err, requestId: id }, 'deadline: firing failed; retried after the lease')
     }
-    await Promise.all(Array.from({ length: Math.min(concurrency, claimed.length) }, runner))
-    return claimed.length
   }
 
+  /**
+   * Keeps up to `concurrency` requests firing, claiming more as a quarter of the
+   * slots free up: claims stay batched, and nothing claimed waits behind a slow one.
+   */
   async #run (): Promise<void> {
+    const { leaseMs, batchSize, concurrency, idlePollMs } = this.#options
+    const inFlight = new Set<Promise<void>>()
+    const refillBelow = Math.max(1, Math.floor(concurrency * 0.75))
     while (this.#running) {
-      let fired = 0
+      if (inFlight.size > refillBelow) {
+        await Promise.race(inFlight)
+        continue
+      }
+      const now = Date.now()
+      let claimed: Array<{ id: string }>
       try {
-        fired = await this.tick()
+        claimed = await this.store.claimDueDeadlines(now, now + leaseMs, Math.min(batchSize, concurrency - inFlight.size))
       } catch (err) {
         if (!this.#running) break
         this.log.error({ err }, 'deadline: claiming due deadlines failed; retrying')
         await this.#sleep(500)
         continue
       }
-      if (fired === 0) await this.#sleep(this.#options.idlePollMs)
+      for (const { id } of claimed) {
+        const firing: Promise<void> = this.#fire(id, now).finally(() => inFlight.delete(firing))
+        inFlight.add(firing)
+      }
+      if (claimed.length === 0) await Promise.race([...inFlight, this.#sleep(idlePollMs)])
     }
+    await Promise.all(inFlight)
   }
 
   async #sleep (ms: number): Promise<void> {

@@ -234,7 +234,7 @@ const sideBySide = t.test('side by side', { jobs: 4 }, async (t) => {
     t.equal(extended.deadlines.response, newDue, 'the response deadline moved')
     t.equal(extended.deadlines.responseOriginal, oldDue, 'the original one is kept')
     const submitted = Date.parse(r.submittedAt)
-    const expectedNext = nextDeadlineAt({ ...r, status: 'acknowledged', submittedAt: submitted, acknowledgedAt: submitted, ackOverdue: false, respDue: Date.parse(newDue), respOverdue: false })
+    const expectedNext = nextDeadlineAt({ id: r.id, status: 'acknowledged', submittedAt: submitted, acknowledgedAt: submitted, ackOverdue: false, respDue: Date.parse(newDue), respOverdue: false })
     t.equal(await nextDeadline(gw, r.id), expectedNext, 'the extension moved the deadline entry to the reminder of the new deadline')
 
     await sleep(Math.max(0, Date.parse(oldDue) + 500 - Date.now()))
