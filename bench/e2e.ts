@@ -3,7 +3,7 @@
 // fixed rate (open loop: one request every 1/rate s, whatever the answers).
 //
 // The gateway is the real server, `rogatory serve` as `npm start` runs it (API +
-// dispatcher + delivery and deadline workers in one process, its own
+// dispatcher, delivery worker and deadline clock in one process, its own
 // redis-server with AOF appendfsync always under a temporary DATA_DIR), in a
 // child process. Both parties of the pair have webhooks (the recipient hears
 // request.submitted, the sender request.delivered), as in production. The

@@ -9,8 +9,7 @@
 // The fill rate is reported. The big inbox is DE-BFJ's (from TR-MOJ), the small
 // one NL-AIRS's (from TR-MOJ). The API is the real server (`rogatory serve`,
 // child process) on that Redis, without workers (RUN_WORKERS=false): the
-// dispatcher would otherwise schedule 4 deadline jobs for each of the N
-// requests while we measure.
+// dispatcher would otherwise be reading the N submissions while we measure.
 //
 //   node --import tsx bench/lists.ts [--size 1000000] [--small 1000] [--rounds 3] [--duration 10]
 import autocannon from 'autocannon'
