@@ -86,15 +86,24 @@ t.test('the limit of an authority comes from the config; every answer says where
 
 // The flood comes from another process, as it would: the measurement is of
 // what the gateway does with it, not of a load generator sharing its event loop.
+// It is paced (floodRatePerSecond, 1,200 times the limit's rate) rather than as
+// fast as the machine goes: on two cores an unpaced flooder starves the gateway
+// of CPU, and the test would measure the machine, not the limiter.
+const floodRatePerSecond = 400
 const floodScript = `
-const { FLOOD_URL: url, FLOOD_TOKEN: token, FLOOD_BODY: body } = process.env
+const { FLOOD_URL: url, FLOOD_TOKEN: token, FLOOD_BODY: body, FLOOD_RATE: rate } = process.env
 const counts = {}
 let sample
 let stop = false
 let answered = 0
+let sent = 0
+const start = Date.now()
 process.on('SIGTERM', () => { stop = true })
 async function lane () {
   while (!stop) {
+    const wait = start + (sent++ * 1000) / Number(rate) - Date.now()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    if (stop) break
     try {
       const res = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' }, body })
       const text = await res.text()
@@ -113,7 +122,7 @@ interface FloodResult { counts: Record<string, number>, sample?: { headers: Reco
 
 /** Starts the flood; resolves once it is flowing (50 answers in). */
 async function startFlood (url: string, token: string, body: string): Promise<{ stop: () => Promise<FloodResult> }> {
-  const child = spawn(process.execPath, ['-e', floodScript], { env: { ...process.env, FLOOD_URL: url, FLOOD_TOKEN: token, FLOOD_BODY: body }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['-e', floodScript], { env: { ...process.env, FLOOD_URL: url, FLOOD_TOKEN: token, FLOOD_BODY: body, FLOOD_RATE: String(floodRatePerSecond) }, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
