@@ -6,7 +6,7 @@ import { loggerOptions } from '../src/logging.js'
 import { loadPayloadKey } from '../src/store/payload-cipher.js'
 import { startWorkers } from './runtime.js'
 
-/** An optional duration in ms from the environment (undefined: BullMQ's default); a bad value stops the worker. */
+/** An optional duration in ms from the environment (undefined: the default); a bad value stops the worker. */
 function optionalMs (name: string): number | undefined {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return undefined
@@ -30,7 +30,9 @@ async function main (): Promise<void> {
     lockDurationMs: optionalMs('WORKER_LOCK_DURATION_MS'),
     stalledIntervalMs: optionalMs('WORKER_STALLED_INTERVAL_MS'),
     // How long audit entries read by a dead dispatcher stay pending before another takes them over (default 30 s).
-    claimIdleMs: optionalMs('WORKER_CLAIM_IDLE_MS')
+    claimIdleMs: optionalMs('WORKER_CLAIM_IDLE_MS'),
+    // How soon deadlines claimed by a dead worker are fired by another (default 30 s).
+    deadlineLeaseMs: optionalMs('WORKER_DEADLINE_LEASE_MS')
   })
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'worker shutting down after an error')
