@@ -67,34 +67,32 @@ interface Traced { id: string, sentWall: number, arrivedWall: number }
 
 /**
  * Where the time goes, per request.submitted webhook of the measured phases,
- * from the delivery jobs BullMQ keeps (removeOnComplete: 1 day): send → the
- * service's submittedAt (HTTP, auth, rate limit, validation), → the job added by
- * the dispatcher (commit, fsync, stream read, enqueue), → the job taken by a
- * worker (queue wait), → the webhook at the receiver (signing, POST). Wall
- * clocks of processes on one machine; millisecond resolution.
+ * from the audit stream: send → the service's submittedAt (HTTP, auth, rate
+ * limit, validation), → the entry in the stream (its id is Redis's clock at the
+ * commit: encryption, the Lua commit), → the webhook at the receiver (fsync of
+ * the commit, the dispatcher's read, signing, POST). Wall clocks of processes
+ * on one machine; millisecond resolution.
  */
 async function whereTheTimeGoes (redis: Redis, traced: Traced[]): Promise<Record<string, Summary>> {
-  const stages: Record<string, number[]> = { 'send → submittedAt': [], 'submittedAt → job added': [], 'job added → taken by a worker': [], 'taken → webhook received': [] }
+  const stages: Record<string, number[]> = { 'send → submittedAt': [], 'submittedAt → committed': [], 'committed → webhook received': [] }
   const byId = new Map(traced.map((t) => [t.id, t]))
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:${queueNames.delivery}:deliver_*`, 'COUNT', 1000)
-    cursor = next
-    const pipeline = redis.pipeline()
-    for (const key of keys) pipeline.hmget(key, 'name', 'timestamp', 'processedOn', 'data')
-    for (const [, fields] of (await pipeline.exec()) ?? []) {
-      const [name, added, taken, data] = fields as Array<string | null>
-      if (name !== 'request.submitted' || added === null || taken === null || data === null) continue
-      const event = JSON.parse((JSON.parse(data) as { event: string }).event) as { requestId: string, recipient: string, at: string }
-      const t = byId.get(event.requestId)
-      if (t === undefined || (JSON.parse(data) as { authority: string }).authority !== event.recipient) continue
+  const key = createKeys().auditStream
+  let start = '-'
+  for (;;) {
+    const entries = await redis.xrange(key, start, '+', 'COUNT', 5000) as Array<[string, string[]]>
+    if (entries.length === 0) break
+    for (const [id, fields] of entries) {
+      const event = JSON.parse(fields[fields.indexOf('body') + 1]) as { type: string, requestId: string, at: string }
+      const t = event.type === 'request.submitted' ? byId.get(event.requestId) : undefined
+      if (t === undefined) continue
       const at = Date.parse(event.at)
+      const committed = Number(id.split('-')[0])
       stages['send → submittedAt'].push(at - t.sentWall)
-      stages['submittedAt → job added'].push(Number(added) - at)
-      stages['job added → taken by a worker'].push(Number(taken) - Number(added))
-      stages['taken → webhook received'].push(t.arrivedWall - Number(taken))
+      stages['submittedAt → committed'].push(committed - at)
+      stages['committed → webhook received'].push(t.arrivedWall - committed)
     }
-  } while (cursor !== '0')
+    start = `(${entries[entries.length - 1][0]}`
+  }
   return Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, summarize(v)]))
 }
 

@@ -11,6 +11,8 @@ export interface DeliveryJob {
   event: string
   /** Delays of the attempts, ms; the schedule of the recipient authority. */
   scheduleMs: number[]
+  /** Attempts made before the job existed (the dispatcher's immediate first attempt): 0 or 1. */
+  attemptsBefore?: number
   timeoutMs: number
 }
 

@@ -9,7 +9,7 @@ import { RequestStore } from '../src/store/request-store.js'
 import type { DeadlineKind } from '../src/domain/deadlines.js'
 import { DeadlineClock } from './deadline-clock.js'
 import { createDeadlineFirer, type DeadlineFirer } from './deadlines.js'
-import { createDeliveryProcessor } from './delivery.js'
+import { createDeliverer, createDeliveryProcessor } from './delivery.js'
 import { Dispatcher } from './dispatcher.js'
 import { createQueueConnection, queueNames, queuePrefix, type DeliveryJob } from './queues.js'
 import { sweepDeadlines } from './sweep.js'
@@ -79,14 +79,16 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
     ...(opts.stalledIntervalMs === undefined ? {} : { stalledInterval: opts.stalledIntervalMs })
   }
   const workerConnection = createQueueConnection(opts.redisUrl)
-  const deliveryWorker = new Worker<DeliveryJob>(queueNames.delivery, createDeliveryProcessor(service, (authority) => directory.authority(authority)?.webhook), {
+  const deliverer = createDeliverer(service, (authority) => directory.authority(authority)?.webhook)
+  const deliveryWorker = new Worker<DeliveryJob>(queueNames.delivery, createDeliveryProcessor(deliverer), {
     connection: workerConnection,
     prefix: queuePrefix,
     concurrency: opts.deliveryConcurrency ?? 50,
     ...stalledJobs,
     settings: {
+      // The delay before overall attempt n + 1 is scheduleMs[n], counting the dispatcher's immediate attempt.
       backoffStrategy: (attemptsMade: number, _type?: string, _err?: Error, job?: { data: DeliveryJob }) =>
-        job?.data.scheduleMs[Math.min(attemptsMade, job.data.scheduleMs.length - 1)] ?? 1000
+        job?.data.scheduleMs[Math.min((job.data.attemptsBefore ?? 0) + attemptsMade, job.data.scheduleMs.length - 1)] ?? 1000
     }
   })
   deliveryWorker.on('completed', (job, result) => { if (result !== 'no_target') opts.observer?.deliveryAttempt?.(job.data.authority, 'delivered') })
@@ -104,7 +106,12 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   })
   deadlineClock.start()
 
-  const dispatcher = new Dispatcher(blocking, store, deliveryQueue, opts.gatewayConfig, log, `${hostname()}-${process.pid}`, opts.claimIdleMs)
+  const dispatcher = new Dispatcher(blocking, store, deliveryQueue, deliverer, opts.gatewayConfig, log, `${hostname()}-${process.pid}`, {
+    claimIdleMs: opts.claimIdleMs,
+    onAttempt: (authority, outcome) => {
+      if (outcome.kind !== 'no_target') opts.observer?.deliveryAttempt?.(authority, outcome.kind === 'delivered' ? 'delivered' : 'failed')
+    }
+  })
   await dispatcher.start()
 
   const sweep = async (): Promise<{ requests: number, scheduled: number }> => {

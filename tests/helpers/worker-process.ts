@@ -5,7 +5,7 @@
 //     node --import tsx tests/helpers/worker-process.ts
 //
 // The spec file (JSON) holds { gatewayConfig, payloadKeyBase64 } and optionally
-// { redisUrl (when REDIS_URL is unset), lockDurationMs, stalledIntervalMs, deliveryConcurrency }.
+// { redisUrl (when REDIS_URL is unset), lockDurationMs, stalledIntervalMs, claimIdleMs, deliveryConcurrency }.
 // Prints "ready <pid>" on stdout once the workers run; on SIGTERM closes them
 // and exits 0.
 import { readFileSync } from 'node:fs'
@@ -19,6 +19,7 @@ export interface WorkerProcessSpec {
   payloadKeyBase64: string
   lockDurationMs?: number
   stalledIntervalMs?: number
+  claimIdleMs?: number
   deliveryConcurrency?: number
 }
 
@@ -36,6 +37,7 @@ async function main (): Promise<void> {
     closeTimeoutMs: 1000,
     ...(spec.lockDurationMs === undefined ? {} : { lockDurationMs: spec.lockDurationMs }),
     ...(spec.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: spec.stalledIntervalMs }),
+    ...(spec.claimIdleMs === undefined ? {} : { claimIdleMs: spec.claimIdleMs }),
     ...(spec.deliveryConcurrency === undefined ? {} : { deliveryConcurrency: spec.deliveryConcurrency })
   })
   process.once('SIGTERM', () => {

@@ -152,7 +152,8 @@ t.test('with the workers in the process: delivery attempts and failures per auth
   const fr = config.authorities.find((a) => a.id === 'FR-BEPI')
   if (de === undefined || fr === undefined) throw new Error('demo config changed')
   de.webhook = receiver.webhook('/hooks/de', { retryScheduleSeconds: [0], timeoutMs: 2000 })
-  fr.webhook = receiver.webhook('/hooks/fr', { retryScheduleSeconds: [0], timeoutMs: 2000 })
+  // Its first attempt is the dispatcher's; the second runs in the delivery queue, and fails there too.
+  fr.webhook = receiver.webhook('/hooks/fr', { retryScheduleSeconds: [0, 1], timeoutMs: 2000 })
   receiver.answer((delivery) => (delivery.path === '/hooks/fr' ? 500 : 204))
   const redis = await startRedis(t)
   const { server } = await gatewayWithWorkers(t, config, redis)
@@ -164,13 +165,14 @@ t.test('with the workers in the process: delivery attempts and failures per auth
   const text = await eventually('the delivery counters', async () => {
     const res = await server.inject({ method: 'GET', url: '/metrics', headers: bearer(admin) })
     return (series(res.body, 'rogatory_delivery_attempts_total', { authority: 'DE-BFJ' }) ?? 0) >= 1 &&
-      (series(res.body, 'rogatory_delivery_failures_total', { authority: 'FR-BEPI' }) ?? 0) >= 1
+      (series(res.body, 'rogatory_delivery_failures_total', { authority: 'FR-BEPI' }) ?? 0) >= 2 &&
+      (series(res.body, 'rogatory_queue_job_failures_total', { queue: 'delivery' }) ?? 0) >= 1
       ? res.body
       : undefined
   }, 20_000)
   t.ok((series(text, 'rogatory_delivery_attempts_total', { authority: 'DE-BFJ' }) ?? 0) >= 1, 'DE-BFJ: attempts')
   t.equal(series(text, 'rogatory_delivery_failures_total', { authority: 'DE-BFJ' }) ?? 0, 0, 'DE-BFJ: no failure (its receiver answers 204)')
   t.ok((series(text, 'rogatory_delivery_attempts_total', { authority: 'FR-BEPI' }) ?? 0) >= 1, 'FR-BEPI: attempts')
-  t.ok((series(text, 'rogatory_delivery_failures_total', { authority: 'FR-BEPI' }) ?? 0) >= 1, 'FR-BEPI: failures (its receiver answers 500)')
+  t.equal(series(text, 'rogatory_delivery_failures_total', { authority: 'FR-BEPI' }), 2, 'FR-BEPI: both attempts failed (its receiver answers 500), the immediate one and the queued one')
   t.ok((series(text, 'rogatory_queue_job_failures_total', { queue: 'delivery' }) ?? 0) >= 1, 'failed jobs of the delivery queue')
 })
