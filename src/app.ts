@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { GatewayConfig } from './domain/types.js'
 import { problemFor } from './http/problem.js'
@@ -49,7 +49,7 @@ export function serverOptions (settings: { logLevel: string, bodyLimitBytes: num
     // A HEAD of a request would count as a fetch (delivery, disclosure) without showing anything.
     exposeHeadRoutes: false,
     // src/plugins/request-log.ts writes one line per request instead of fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
