@@ -1,6 +1,7 @@
 import { Queue, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import { hostname } from 'node:os'
+import { Redis } from 'ioredis'
 import { directoryOf } from '../src/config/gateway-config.js'
 import type { GatewayConfig } from '../src/domain/types.js'
 import { RequestService } from '../src/services/request-service.js'
@@ -62,7 +63,8 @@ const defaultSweepIntervalMs = 10 * 60_000
 /** Starts the dispatcher, the delivery worker, the deadline clock and the periodic sweep. */
 export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers> {
   const log = opts.logger.child({ component: 'workers' })
-  const storeConnection = createQueueConnection(opts.redisUrl)
+  // Many firings and deliveries at once: commands issued in the same tick go out in one write.
+  const storeConnection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true })
   const blocking = createQueueConnection(opts.redisUrl)
   const queueConnection = createQueueConnection(opts.redisUrl)
   const store = new RequestStore(storeConnection, opts.keyPrefix)
