@@ -155,7 +155,7 @@ local function applyAggregates(prefix, json)
           updates[#updates + 1] = 1
         end
       end
-      redis.call('HSET', key, unpack(updates))
+      if #updates > 0 then redis.call('HSET', key, unpack(updates)) end
     end
   end
   local liveKey = prefix .. 'live:' .. combo
