@@ -120,7 +120,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
       { family: 'sender-reference hash field', bytesPerRequest: (await usage(db, keys.senderReferences('TR-MOJ'))) / total, detail: `${keys.senderReferences('TR-MOJ')}, ${total} fields` },
       { family: 'deadline set entry', bytesPerRequest: (await usage(db, keys.deadlines)) / total, detail: `${keys.deadlines}, ${await db.zcard(keys.deadlines)} entries` },
       { family: 'idempotency key (48 h TTL)', bytesPerRequest: mean(idemSample), detail: 'a string key; plus an entry in the expires table, not counted by MEMORY USAGE' },
-      { family: 'aggregates (per day and pair, shared)', bytesPerRequest: aggregates / total, detail: `${aggregateKeys.length} keys in all` }
+      { family: 'aggregates (per time block and pair, shared)', bytesPerRequest: aggregates / total, detail: `${aggregateKeys.length} keys in all` }
     ]
     const counted = families.filter((f) => f.family !== 'record hash without the sealed payload').reduce((sum, f) => sum + f.bytesPerRequest, 0)
     families.push({ family: 'other (keyspace tables, expires, allocator)', bytesPerRequest: perRequest - counted, detail: 'used_memory delta ÷ N − the families above' })

@@ -1,7 +1,8 @@
-import { bucketValueMs } from './turnaround.js'
+import { bucketValueMs, clockCodes, histogramBuckets, type ClockCode } from './turnaround.js'
 
-// Turning aggregate hashes into report rows. Pure: the store hands in the raw
-// hash fields, this merges them and computes percentiles from the histograms.
+// Turning aggregates into report rows. Pure: the store hands in the raw hash
+// fields and dense histogram bytes of each block, this merges them into typed
+// arrays and computes percentiles from the histograms.
 
 export interface ClockFigures {
   count: number
@@ -35,51 +36,74 @@ export interface ReportRow {
   overdueNow: number
 }
 
+/** The sums of the blocks read so far for one row: counters, a count per histogram bucket, and each clock's max. */
 export interface Accumulator {
   counters: Map<string, number>
-  histograms: Record<'d' | 'a' | 'r', Map<number, number>>
-  max: Record<'d' | 'a' | 'r', number>
+  histograms: Record<ClockCode, Float64Array>
+  /** Milliseconds; −1 while no duration was seen. */
+  max: Record<ClockCode, number>
 }
 
 export const newAccumulator = (): Accumulator => ({
   counters: new Map(),
-  histograms: { d: new Map(), a: new Map(), r: new Map() },
+  histograms: { d: new Float64Array(histogramBuckets), a: new Float64Array(histogramBuckets), r: new Float64Array(histogramBuckets) },
   max: { d: -1, a: -1, r: -1 }
 })
 
-/** Adds one aggregate hash (HGETALL of agg:<day>:<combo>) into an accumulator. */
-export function accumulate (into: Accumulator, hash: Record<string, string>): void {
-  for (const [field, raw] of Object.entries(hash)) {
-    const value = Number(raw)
-    if (field.startsWith('h:')) {
-      const [, clock, bucket] = field.split(':') as [string, 'd' | 'a' | 'r', string]
-      const histogram = into.histograms[clock]
-      histogram.set(Number(bucket), (histogram.get(Number(bucket)) ?? 0) + value)
-    } else if (field.startsWith('max:')) {
-      const clock = field.slice(4) as 'd' | 'a' | 'r'
-      into.max[clock] = Math.max(into.max[clock], value)
-    } else {
-      into.counters.set(field, (into.counters.get(field) ?? 0) + value)
+/** Empties an accumulator for the next row (its arrays are reused). */
+export function resetAccumulator (accumulator: Accumulator): void {
+  accumulator.counters.clear()
+  for (const clock of clockCodes) {
+    accumulator.histograms[clock].fill(0)
+    accumulator.max[clock] = -1
+  }
+}
+
+const isClockCode = (text: string): text is ClockCode => text === 'd' || text === 'a' || text === 'r'
+
+/** Adds one block's counters hash (HGETALL of agg:<level>:<index>:<combo>). */
+export function addCounters (into: Accumulator, hash: Record<string, string>): void {
+  for (const field in hash) {
+    if (field.startsWith('max:')) {
+      const clock = field.slice(4)
+      if (isClockCode(clock)) into.max[clock] = Math.max(into.max[clock], Number(hash[field]))
+    } else if (!field.startsWith('dense:')) {
+      into.counters.set(field, (into.counters.get(field) ?? 0) + Number(hash[field]))
     }
   }
 }
 
-export function mergeAccumulators (into: Accumulator, from: Accumulator): void {
-  for (const [field, value] of from.counters) into.counters.set(field, (into.counters.get(field) ?? 0) + value)
-  for (const clock of ['d', 'a', 'r'] as const) {
-    for (const [bucket, count] of from.histograms[clock]) into.histograms[clock].set(bucket, (into.histograms[clock].get(bucket) ?? 0) + count)
-    into.max[clock] = Math.max(into.max[clock], from.max[clock])
+/** Adds one block's sparse histogram (HGETALL of …:h:<clock>: bucket → count). */
+export function addSparseHistogram (into: Accumulator, clock: ClockCode, hash: Record<string, string>): void {
+  const histogram = into.histograms[clock]
+  for (const bucket in hash) histogram[Number(bucket)] += Number(hash[bucket])
+}
+
+/** Adds one block's dense histogram (the bytes of …:hd:<clock>: u32 big-endian counters, bucket i at byte 4i, as BITFIELD writes them). */
+export function addDenseHistogram (into: Accumulator, clock: ClockCode, bytes: Uint8Array): void {
+  const histogram = into.histograms[clock]
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const buckets = Math.min(histogramBuckets, bytes.byteLength >>> 2)
+  for (let bucket = 0; bucket < buckets; bucket++) {
+    const count = view.getUint32(bucket * 4, false)
+    if (count !== 0) histogram[bucket] += count
   }
 }
 
-/** The value at quantile q (nearest rank) of a bucketed histogram, at its bucket's geometric middle. */
-export function quantileMs (histogram: Map<number, number>, q: number): number | null {
-  const total = [...histogram.values()].reduce((sum, count) => sum + count, 0)
-  if (total === 0) return null
-  const rank = Math.max(1, Math.ceil(q * total))
+const total = (histogram: Float64Array): number => {
+  let sum = 0
+  for (let bucket = 0; bucket < histogram.length; bucket++) sum += histogram[bucket]
+  return sum
+}
+
+/** The value at quantile q (nearest rank) of a bucketed histogram, at its bucket's representative value. */
+export function quantileMs (histogram: Float64Array, q: number): number | null {
+  const count = total(histogram)
+  if (count === 0) return null
+  const rank = Math.max(1, Math.ceil(q * count))
   let seen = 0
-  for (const bucket of [...histogram.keys()].sort((a, b) => a - b)) {
-    seen += histogram.get(bucket) ?? 0
+  for (let bucket = 0; bucket < histogram.length; bucket++) {
+    seen += histogram[bucket]
     if (seen >= rank) return bucketValueMs(bucket)
   }
   return null
@@ -87,9 +111,9 @@ export function quantileMs (histogram: Map<number, number>, q: number): number |
 
 const seconds = (ms: number | null): number | null => (ms === null ? null : Math.round(ms) / 1000)
 
-function clockFigures (accumulator: Accumulator, clock: 'd' | 'a' | 'r'): ClockFigures {
+function clockFigures (accumulator: Accumulator, clock: ClockCode): ClockFigures {
   const histogram = accumulator.histograms[clock]
-  const count = [...histogram.values()].reduce((sum, n) => sum + n, 0)
+  const count = total(histogram)
   // The exact maximum is kept beside the histogram; a bucket's middle could overshoot it.
   const max = accumulator.max[clock] < 0 ? null : accumulator.max[clock]
   const capped = (ms: number | null): number | null => (ms === null || max === null ? ms : Math.min(ms, max))

@@ -1,3 +1,5 @@
+import { sparseHistogramMaxBuckets } from '../domain/turnaround.js'
+
 // Lua scripts for every multi-key change, so that each state change is one atomic
 // Redis step: record, indexes and the audit event commit together or not at all.
 
@@ -87,23 +89,78 @@ local function appendAudit(streamKey, tipKey, body, digest)
 end
 `
 
-/** Applies an AggregateDelta (see domain/turnaround.ts), passed as JSON. */
-const applyAggregatesLua = `
+/**
+ * Applies an AggregateDelta (see domain/turnaround.ts), passed as JSON, to the
+ * block of each level that holds the submission day (domain/time-blocks.ts):
+ *   agg:<level>:<index>:combos          set of the combos with requests submitted in the block
+ *   agg:<level>:<index>:<combo>         hash of counters, max:<clock> (ms) and dense:<clock> (flag)
+ *   agg:<level>:<index>:<combo>:h:<c>   sparse histogram: hash bucket → count
+ *   agg:<level>:<index>:<combo>:hd:<c>  dense histogram: string of u32 big-endian counters, bucket i at #i
+ * Redis calls per block: SADD on a submission; then HINCRBY per counter for a
+ * change without durations, else HMGET + HSET of the counters hash and one call
+ * per duration (BITFIELD, or HINCRBY plus HLEN when it opens a sparse bucket).
+ */
+export const applyAggregatesLua = `
+local function toDenseHistogram(sparseKey, denseKey)
+  local entries = redis.call('HGETALL', sparseKey)
+  local args = { denseKey, 'OVERFLOW', 'FAIL' }
+  for i = 1, #entries, 2 do
+    args[#args + 1] = 'INCRBY'
+    args[#args + 1] = 'u32'
+    args[#args + 1] = '#' .. entries[i]
+    args[#args + 1] = entries[i + 1]
+  end
+  redis.call('BITFIELD', unpack(args))
+  redis.call('DEL', sparseKey)
+end
 local function applyAggregates(prefix, json)
   if json == '' then return end
   local delta = cjson.decode(json)
-  local dayKey = prefix .. 'agg:' .. delta.day .. ':' .. delta.combo
-  if #delta.incr > 0 then
-    for _, pair in ipairs(delta.incr) do redis.call('HINCRBY', dayKey, pair[1], pair[2]) end
-    redis.call('SADD', prefix .. 'agg:days:' .. delta.day, delta.combo)
+  local combo, incr, samples = delta.combo, delta.incr, delta.samples
+  for _, block in ipairs(delta.blocks) do
+    local blockKey = prefix .. 'agg:' .. block
+    local key = blockKey .. ':' .. combo
+    if delta.submission then redis.call('SADD', blockKey .. ':combos', combo) end
+    if #samples == 0 then
+      for _, pair in ipairs(incr) do redis.call('HINCRBY', key, pair[1], pair[2]) end
+    else
+      -- One read and one write of the counters hash: counters, then each clock's max and dense flag.
+      local fields = {}
+      for _, pair in ipairs(incr) do fields[#fields + 1] = pair[1] end
+      for _, sample in ipairs(samples) do
+        fields[#fields + 1] = 'max:' .. sample[1]
+        fields[#fields + 1] = 'dense:' .. sample[1]
+      end
+      local current = redis.call('HMGET', key, unpack(fields))
+      local updates = {}
+      for i, pair in ipairs(incr) do
+        updates[#updates + 1] = pair[1]
+        updates[#updates + 1] = (tonumber(current[i]) or 0) + pair[2]
+      end
+      local at = #incr
+      for _, sample in ipairs(samples) do
+        local clock, bucket, ms = sample[1], sample[2], sample[3]
+        local max, dense = tonumber(current[at + 1]), current[at + 2]
+        at = at + 2
+        if max == nil or ms > max then
+          updates[#updates + 1] = 'max:' .. clock
+          updates[#updates + 1] = ms
+        end
+        local sparseKey, denseKey = key .. ':h:' .. clock, key .. ':hd:' .. clock
+        if dense then
+          redis.call('BITFIELD', denseKey, 'OVERFLOW', 'FAIL', 'INCRBY', 'u32', '#' .. bucket, 1)
+        elseif redis.call('HINCRBY', sparseKey, bucket, 1) == 1 and redis.call('HLEN', sparseKey) > ${sparseHistogramMaxBuckets} then
+          toDenseHistogram(sparseKey, denseKey)
+          updates[#updates + 1] = 'dense:' .. clock
+          updates[#updates + 1] = 1
+        end
+      end
+      if #updates > 0 then redis.call('HSET', key, unpack(updates)) end
+    end
   end
-  for _, pair in ipairs(delta.max) do
-    local current = tonumber(redis.call('HGET', dayKey, pair[1]) or '-1')
-    if pair[2] > current then redis.call('HSET', dayKey, pair[1], pair[2]) end
-  end
-  local liveKey = prefix .. 'live:' .. delta.combo
+  local liveKey = prefix .. 'live:' .. combo
   for _, pair in ipairs(delta.live) do redis.call('HINCRBY', liveKey, pair[1], pair[2]) end
-  if #delta.live > 0 then redis.call('SADD', prefix .. 'live:combos', delta.combo) end
+  if #delta.live > 0 then redis.call('SADD', prefix .. 'live:combos', combo) end
 end
 `
 

@@ -80,7 +80,9 @@ t.test('deterministic given the seed, whatever the concurrency', async (t) => {
     const dump = async (p: string): Promise<Record<string, unknown>> => {
       const out: Record<string, unknown> = {}
       for (const key of (await redis.keys(`${p}${prefix}*`)).sort()) {
-        out[key.slice(p.length)] = (await redis.type(key)) === 'hash' ? await redis.hgetall(key) : (await redis.smembers(key)).sort()
+        const type = await redis.type(key)
+        // Hashes (counters, sparse histograms), sets (combos), strings (dense histograms: raw bytes).
+        out[key.slice(p.length)] = type === 'hash' ? await redis.hgetall(key) : type === 'string' ? (await redis.getBuffer(key))?.toString('hex') : (await redis.smembers(key)).sort()
       }
       return out
     }

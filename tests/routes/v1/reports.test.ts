@@ -11,6 +11,7 @@ import { buildApp, payloadKey, type TestApp } from '../../helpers/app.js'
 import { expectProblem, get, keys, redisClient } from '../../helpers/fixtures.js'
 import { runReport } from '../../../src/cli/report.js'
 import { csvColumns, type ClockFigures, type ReportRow } from '../../../src/domain/report.js'
+import { decompose, epochDayOfIso } from '../../../src/domain/time-blocks.js'
 import type { AuditEvent } from '../../../src/domain/events.js'
 import type { RequestStatus } from '../../../src/domain/types.js'
 import { seedHistory, type SeedSummary } from '../../../src/services/seeder.js'
@@ -192,8 +193,10 @@ function checkClock (t: Test, label: string, actual: ClockFigures, expected: Exp
       continue
     }
     const reportedMs = (reported ?? NaN) * 1000
-    // The histogram's precision (0.5%) within the 1% asked, and the millisecond the report rounds to.
-    const tolerance = Math.max(exact * 0.01, 1)
+    // The 1% asked (the buckets give 0.99%), plus the half millisecond of the
+    // report's rounding to whole milliseconds: with r = 1.02 the two together can
+    // exceed 1% for durations under ~5 s, so the rounding is allowed for apart.
+    const tolerance = exact * 0.01 + 0.5
     t.ok(Math.abs(reportedMs - exact) <= tolerance, `${label}: ${name} ${reported} s within 1% of the exact ${exact / 1000} s`)
   }
   t.equal(actual.maxSeconds, expected.maxMs === null ? null : expected.maxMs / 1000, `${label}: max exactly`)
@@ -370,11 +373,15 @@ t.test('turnaround report over a generated history', async (t) => {
     ['the whole seeded period', summary.from, summary.to],
     ['three weeks in the middle', isoDay(Date.parse(summary.from) + 20 * DAY_MS), isoDay(Date.parse(summary.from) + 40 * DAY_MS)],
     ['a single day', isoDay(Date.parse(summary.from) + 30 * DAY_MS), isoDay(Date.parse(summary.from) + 30 * DAY_MS)],
+    ['all but the first and last three days (mid-block at both ends)', isoDay(Date.parse(summary.from) + 3 * DAY_MS), isoDay(Date.parse(summary.to) - 3 * DAY_MS)],
     ['a period without submissions (live gauges only)', '2031-01-01', '2031-01-31']
   ]
 
+  const levels = (from: string, to: string): number => new Set(decompose(epochDayOfIso(from), epochDayOfIso(to)).map((block) => block.level)).size
+  t.ok(levels(periods[3][1], periods[3][2]) >= 3, 'one period is read from blocks of three levels or more')
+
   for (const [label, from, to] of periods) {
-    t.test(`every figure, ${label} (${from} .. ${to})`, async (t) => {
+    t.test(`every figure, ${label} (${from} .. ${to}: ${decompose(epochDayOfIso(from), epochDayOfIso(to)).length} blocks)`, async (t) => {
       const res = await get(app, oversight, `/v1/reports/turnaround?from=${from}&to=${to}`)
       t.equal(res.statusCode, 200)
       const report = res.json() as { from: string, to: string, scope: string, rows: ReportRow[] }
