@@ -39,7 +39,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Redis, type Result } from 'ioredis'
 import app, { serverOptions } from '../src/app.js'
 import { mintDevToken } from '../src/auth/dev-token.js'
 import { demoConfigPath, loadGatewayConfig } from '../src/config/gateway-config.js'
@@ -71,7 +71,7 @@ const days = Number(values.days)
 const runs = Number(values.runs)
 const seed = Number(values.seed)
 const concurrency = Number(values.concurrency)
-const bulkPath = values.bulk
+const bulkPath = values.bulk as 'aggregates' | 'store'
 if (![small, large, days, runs, seed, concurrency].every(Number.isInteger) || small < 1 || large < small || runs < 1 || (bulkPath !== 'aggregates' && bulkPath !== 'store')) {
   process.stderr.write('usage: node --import tsx bench/reports.ts [--small N] [--large N ≥ small] [--days D] [--runs R] [--seed S] [--concurrency C] [--bulk aggregates|store] [--full]\n')
   process.exit(2)

@@ -6,7 +6,7 @@
 // dense u32 array, the extreme buckets, and periods that start and end in the
 // middle of blocks of several levels.
 import t, { type Test } from 'tap'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { redisClient } from '../helpers/fixtures.js'
 import { startRedis } from '../helpers/redis.js'
 import { addSparseHistogram, newAccumulator, toRow, type ClockFigures, type ReportRow } from '../../src/domain/report.js'
