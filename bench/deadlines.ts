@@ -234,7 +234,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     notes: [
       `${valid.length} of ${rounds.length} round(s) had every request stored before the first deadline${valid.length < rounds.length ? '; the others are left out of the medians' : ''}`,
       `fill rate ${Math.round(med('gateway', (l) => l.fillRate))}/s (RequestService.submit, ${flags.concurrency} in flight, while the in-process workers dispatch); submission times recorded within ${flags.spread} s (the service's clock), so that the deadlines fall due within ${flags.spread} s`,
-      `config: demo agreement ${pair} with acknowledgeWithin ≥ PT${flags['ack-within']}S (raised to outlast the fill), respondWithin P1D, reminderAtFraction 0.1; no webhooks configured (no delivery jobs); workers as startWorkers starts them (deadline clock: batches of 500, 64 requests at once, 50 ms idle poll)`,
+      `config: demo agreement ${pair} with acknowledgeWithin ≥ PT${flags['ack-within']}S (raised to outlast the fill), respondWithin P1D, reminderAtFraction 0.1; no webhooks configured (no delivery jobs); workers as startWorkers starts them (deadline clock: batches of up to 500 read in one round trip, 256 requests at once, 50 ms idle poll)`,
       'each request has one entry in the deadline set (rog:deadlines), scored by its next reminder or deadline and moved by its own commits, as in production'
     ],
     rounds,

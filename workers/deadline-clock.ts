@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { DeadlineKind } from '../src/domain/deadlines.js'
-import type { RequestStore } from '../src/store/request-store.js'
+import type { RequestStore, StoredRequest } from '../src/store/request-store.js'
 import type { DeadlineFirer } from './deadlines.js'
 
 export interface DeadlineClockOptions {
@@ -16,7 +16,7 @@ export interface DeadlineClockOptions {
   onFired?: (requestId: string, recorded: DeadlineKind[], at: number) => void
 }
 
-const defaults = { leaseMs: 30_000, batchSize: 500, concurrency: 128, idlePollMs: 50 }
+const defaults = { leaseMs: 30_000, batchSize: 500, concurrency: 256, idlePollMs: 50 }
 
 /**
  * Fires deadlines from the sorted set in which every open request has one entry
@@ -51,9 +51,9 @@ export class DeadlineClock {
     await this.#loop
   }
 
-  async #fire (id: string, now: number): Promise<void> {
+  async #fire (id: string, now: number, loaded: StoredRequest | undefined): Promise<void> {
     try {
-      const recorded = await this.firer.fireDue(id, now)
+      const recorded = await this.firer.fireDue(id, now, loaded)
       this.#options.onFired?.(id, recorded, Date.now())
     } catch (err) {
       // Its entry keeps the lease: it is fired again once the lease runs out.
@@ -84,13 +84,26 @@ export class DeadlineClock {
         await this.#sleep(500)
         continue
       }
+      // One round trip reads the whole batch; each firing then costs its commit alone.
+      const records = new Map((await this.#read(claimed.map(({ id }) => id))).map((request) => [request.id, request]))
       for (const { id } of claimed) {
-        const firing: Promise<void> = this.#fire(id, now).finally(() => inFlight.delete(firing))
+        const firing: Promise<void> = this.#fire(id, now, records.get(id)).finally(() => inFlight.delete(firing))
         inFlight.add(firing)
       }
       if (claimed.length === 0) await Promise.race([...inFlight, this.#sleep(idlePollMs)])
     }
     await Promise.all(inFlight)
+  }
+
+  /** The records of a claimed batch; on a failure none (each firing reads its own). */
+  async #read (ids: string[]): Promise<StoredRequest[]> {
+    if (ids.length === 0) return []
+    try {
+      return await this.store.getMany(ids)
+    } catch (err) {
+      this.log.warn({ err }, 'deadline: reading a claimed batch failed; each request is read on its own')
+      return []
+    }
   }
 
   async #sleep (ms: number): Promise<void> {

@@ -35,8 +35,9 @@ export interface DeadlineFirer {
    * Records every deadline and reminder of the request that is due by `now`, in
    * order, and leaves the request's entry in the deadline set at its next one.
    * Returns what it recorded (empty when everything had been done already).
+   * `loaded`: the record as just read, used instead of reading it again.
    */
-  fireDue: (requestId: string, now: number) => Promise<DeadlineKind[]>
+  fireDue: (requestId: string, now: number, loaded?: StoredRequest) => Promise<DeadlineKind[]>
 }
 
 /** Fires deadlines. The stored record is the truth: whatever is no longer pending records nothing. */
@@ -78,9 +79,9 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
       : undefined, request)
   }
 
-  async function fireDue (requestId: string, now: number): Promise<DeadlineKind[]> {
+  async function fireDue (requestId: string, now: number, loaded?: StoredRequest): Promise<DeadlineKind[]> {
     const recorded: DeadlineKind[] = []
-    let request = await service.store.get(requestId)
+    let request = loaded ?? await service.store.get(requestId)
     // True while `request` is what our own commit left: that commit already set the entry.
     let ownCommit = false
     for (let round = 0; round < maxRoundsPerRequest; round++) {
