@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatewayConfig } from '../domain/types.js'
 import { connectRedis, createRedis } from '../store/redis-connection.js'
-import type { TokenClaims } from './auth.js'
 import { sendProblem } from './security.js'
 
 export interface Limit {
@@ -42,8 +41,7 @@ const authorityKey = 'authority:'
  * The limiter is an onRequest hook of the app, so it runs before the route
  * plugins' authentication and before any body is read: a flood is refused
  * early and cheaply. Its key is the authority of a *verified* token (the same
- * verification the routes do; @fastify/jwt caches the result, so the route's
- * own check costs nothing more). A token that does not verify cannot spend
+ * verification the routes do, done once per request: see verifiedClaims). A token that does not verify cannot spend
  * another authority's budget: such requests, and requests without a token, are
  * counted per client address under the anonymous limit.
  *
@@ -75,7 +73,7 @@ async function rateLimitPlugin (fastify: FastifyInstance, opts: RateLimitOptions
     const header = request.headers.authorization
     if (typeof header !== 'string' || !/^Bearer\s/i.test(header)) return undefined
     try {
-      const claims = await request.jwtVerify<TokenClaims>()
+      const claims = await fastify.verifiedClaims(request)
       return typeof claims.authority === 'string' && registered.has(claims.authority) ? claims.authority : undefined
     } catch {
       return undefined
