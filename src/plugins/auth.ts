@@ -29,6 +29,8 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest) => Promise<void>
     /** The claims of the request's bearer token once verified (cached per token); throws as jwtVerify does. */
     verifiedClaims: (request: FastifyRequest) => Promise<TokenClaims>
+    /** The claims if the request's token is in the verification cache (and not expired), without verifying anything. */
+    cachedClaims: (request: FastifyRequest) => TokenClaims | undefined
   }
   interface FastifyRequest {
     /** Set by verifiedClaims: a request's token is verified once even if the rate limiter and the route both ask. */
@@ -96,15 +98,19 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthOptions): Promise
   // are fixed for the life of this plugin (see `pinned`), so a cached token
   // cannot outlive its key.
   const verified = new Map<string, { claims: TokenClaims, until: number }>()
-  async function verify (request: FastifyRequest): Promise<TokenClaims> {
+  function cached (request: FastifyRequest): TokenClaims | undefined {
     const header = request.headers.authorization
-    if (typeof header === 'string') {
-      const hit = verified.get(header)
-      if (hit !== undefined) {
-        if (Date.now() < hit.until) return hit.claims
-        verified.delete(header)
-      }
-    }
+    if (typeof header !== 'string') return undefined
+    const hit = verified.get(header)
+    if (hit === undefined) return undefined
+    if (Date.now() < hit.until) return hit.claims
+    verified.delete(header)
+    return undefined
+  }
+  async function verify (request: FastifyRequest): Promise<TokenClaims> {
+    const hit = cached(request)
+    if (hit !== undefined) return hit
+    const header = request.headers.authorization
     const claims = await request.jwtVerify<TokenClaims>()
     if (typeof header === 'string' && typeof claims.exp === 'number') {
       if (verified.size >= verifiedCacheSize) verified.delete(verified.keys().next().value as string)
@@ -115,12 +121,13 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthOptions): Promise
 
   fastify.decorateRequest('claimsPromise', null)
   fastify.decorate('verifiedClaims', (request: FastifyRequest) => (request.claimsPromise ??= verify(request)))
+  fastify.decorate('cachedClaims', cached)
 
   fastify.decorateRequest('principal', null as unknown as Principal)
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     let claims: TokenClaims
     try {
-      claims = await fastify.verifiedClaims(request)
+      claims = cached(request) ?? await fastify.verifiedClaims(request)
     } catch (error) {
       if (error instanceof Error && 'problem' in error) throw error
       const expired = (error as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED'
