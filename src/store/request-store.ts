@@ -36,7 +36,8 @@ export interface StoredRequest {
   respRemindedFor?: number
   recipientReference?: string
   estimatedAnswerDate?: string
-  sealedContent: string
+  /** The sealed payload: binary from its own key, or the text form inside records written by earlier versions. */
+  sealedContent: string | Buffer
   sealedMessages?: string
   eventIds: string[]
   /** Markers of deliveries given up on (deliveryFailed_<event>_<authority>), so each is recorded once. */
@@ -57,8 +58,9 @@ export interface NewRequest {
   submittedAt: number
   ackDue?: number
   respDue: number
-  sealedContent: string
-  bodyHash: string
+  sealedContent: Buffer
+  /** SHA-256 of the canonical body. */
+  bodyHash: Buffer
 }
 
 export type SubmitOutcome =
@@ -124,7 +126,7 @@ function optionalNumber (raw: string | undefined): number | undefined {
   return raw === undefined || raw === '' ? undefined : Number(raw)
 }
 
-function parseStored (id: string, hash: Record<string, string>): StoredRequest {
+function parseStored (id: string, hash: Record<string, string>, payload: Buffer | null): StoredRequest {
   const meta = JSON.parse(hash.meta) as Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
   return {
     id,
@@ -148,7 +150,7 @@ function parseStored (id: string, hash: Record<string, string>): StoredRequest {
     respRemindedFor: optionalNumber(hash.respRemindedFor),
     recipientReference: hash.recipientReference || undefined,
     estimatedAnswerDate: hash.estimatedAnswerDate || undefined,
-    sealedContent: hash.content,
+    sealedContent: payload ?? hash.content,
     sealedMessages: hash.messages || undefined,
     eventIds: hash.events ? hash.events.split(',') : [],
     deliveryFailures: Object.keys(hash).filter((field) => field.startsWith('deliveryFailed_'))
@@ -161,13 +163,15 @@ export class RequestStore {
 
   constructor (readonly redis: Redis, prefix?: string) {
     this.keys = createKeys(prefix)
-    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 7, lua: submitRequestLua })
+    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 8, lua: submitRequestLua })
     redis.defineCommand('rogCommitChange', { numberOfKeys: 7, lua: commitChangeLua })
     redis.defineCommand('rogListBox', { numberOfKeys: 1, lua: listBoxLua })
   }
 
   async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }, aggregates?: AggregateDelta): Promise<SubmitOutcome> {
     const { body, digest } = encodeAuditEvent(event)
+    // base64url: 21 bytes shorter than hex, and the record fits a smaller allocation.
+    const bodyHash = request.bodyHash.toString('base64url')
     const meta = JSON.stringify({
       senderReference: request.senderReference,
       priority: request.priority,
@@ -179,41 +183,45 @@ export class RequestStore {
     const k = this.keys
     const result = await this.redis.rogSubmitRequest(
       k.request(request.id),
+      k.payload(request.id),
       k.senderReferences(request.sender),
       k.idempotency(request.sender, idempotency.key ?? ''),
       k.box('inbox', request.recipient),
       k.box('outbox', request.sender),
       k.auditStream,
       k.auditTip,
-      request.id, request.senderReference, request.bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
-      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix,
+      request.id, request.senderReference, bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
+      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
       'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
       'status', 'submitted', 'version', 1, 'meta', meta,
       'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
       'respDue', request.respDue, 'respDueOriginal', request.respDue,
-      'ackOverdue', 0, 'respOverdue', 0,
-      'content', request.sealedContent, 'bodyHash', request.bodyHash
+      // ackOverdue and respOverdue are absent until set: absent reads as not overdue.
+      'bodyHash', bodyHash
     )
     return { outcome: result[0], id: result[1] } as SubmitOutcome
   }
 
   async get (id: string): Promise<StoredRequest | undefined> {
-    const hash = await this.redis.hgetall(this.keys.request(id))
-    if (hash.status === undefined) return undefined
-    return parseStored(id, hash)
+    const [found] = await this.getMany([id])
+    return found
   }
 
+  /** Records with their payloads, in one round trip (a payload never changes once written). */
   async getMany (ids: string[]): Promise<StoredRequest[]> {
     if (ids.length === 0) return []
     const pipeline = this.redis.pipeline()
-    for (const id of ids) pipeline.hgetall(this.keys.request(id))
+    for (const id of ids) pipeline.hgetall(this.keys.request(id)).getBuffer(this.keys.payload(id))
     const results = (await pipeline.exec()) ?? []
     const found: StoredRequest[] = []
-    results.forEach(([err, hash], index) => {
-      if (err) throw err
+    for (let index = 0; index < ids.length; index++) {
+      const [hashErr, hash] = results[2 * index]
+      const [payloadErr, payload] = results[2 * index + 1]
+      if (hashErr) throw hashErr
+      if (payloadErr) throw payloadErr
       const fields = hash as Record<string, string>
-      if (fields.status !== undefined) found.push(parseStored(ids[index], fields))
-    })
+      if (fields.status !== undefined) found.push(parseStored(ids[index], fields, payload as Buffer | null))
+    }
     return found
   }
 

@@ -108,43 +108,54 @@ end
 `
 
 /**
- * Stores a new request with its sender-reference claim, idempotency key,
- * inbox/outbox entries and its request.submitted event.
- * KEYS: request, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
- * ARGV: id, senderReference, bodyHash, idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
- *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, field1, value1, ...
+ * Stores a new request (its record hash and, beside it, its sealed payload)
+ * with its sender-reference claim, idempotency key, inbox/outbox entries and its
+ * request.submitted event. A claim (sender reference, idempotency key) holds
+ * the id of the request that made it; its body hash is the record's. Records
+ * and claims written by earlier versions (hex body hashes, claims holding
+ * 'bodyHash|id') are still read: hence the hash in both forms.
+ * KEYS: request, payload, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
+ * ARGV: id, senderReference, bodyHash (base64url), idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
+ *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, sealedPayload, bodyHash (hex),
+ *       field1, value1, ...
  * Returns {'created', id, streamId} | {'replay', id} | {'idempotency_conflict', id} | {'reference_conflict', id}
  */
 export const submitRequestLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
-local id, ref, bodyHash, ttl, hasKey, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local claim = bodyHash .. '|' .. id
+local id, ref, bodyHash, ttl, hasKey, score, prefix, bodyHashHex = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[10], ARGV[12]
+-- The id a claim names, and whether that request's body is this one.
+local function claimOf(value)
+  local oldHash, oldId = string.match(value, '^([^|]*)|(.*)$')
+  if oldId then return oldId, oldHash == bodyHashHex end
+  local hash = redis.call('HGET', prefix .. 'req:' .. value, 'bodyHash')
+  return value, hash == bodyHash or hash == bodyHashHex
+end
 if hasKey == '1' then
-  local previous = redis.call('GET', KEYS[3])
+  local previous = redis.call('GET', KEYS[4])
   if previous then
-    local previousHash, previousId = string.match(previous, '^([^|]*)|(.*)$')
-    if previousHash == bodyHash then return { 'replay', previousId } end
+    local previousId, same = claimOf(previous)
+    if same then return { 'replay', previousId } end
     return { 'idempotency_conflict', previousId }
   end
 end
-local claimed = redis.call('HGET', KEYS[2], ref)
+local claimed = redis.call('HGET', KEYS[3], ref)
 if claimed then
-  local claimedHash, claimedId = string.match(claimed, '^([^|]*)|(.*)$')
-  if claimedHash == bodyHash then
-    if hasKey == '1' then redis.call('SET', KEYS[3], claimed, 'EX', ttl) end
+  local claimedId, same = claimOf(claimed)
+  if same then
+    if hasKey == '1' then redis.call('SET', KEYS[4], claimedId, 'EX', ttl) end
     return { 'replay', claimedId }
   end
   return { 'reference_conflict', claimedId }
 end
-local fields = {}
-for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
+local sid = appendAudit(KEYS[7], KEYS[8], ARGV[7], ARGV[8])
+local fields = { 'events', sid }
+for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('HSET', KEYS[2], ref, claim)
-if hasKey == '1' then redis.call('SET', KEYS[3], claim, 'EX', ttl) end
-redis.call('ZADD', KEYS[4], score, id)
+redis.call('SET', KEYS[2], ARGV[11])
+redis.call('HSET', KEYS[3], ref, id)
+if hasKey == '1' then redis.call('SET', KEYS[4], id, 'EX', ttl) end
 redis.call('ZADD', KEYS[5], score, id)
-local sid = appendAudit(KEYS[6], KEYS[7], ARGV[7], ARGV[8])
-redis.call('HSET', KEYS[1], 'events', sid)
-applyAggregates(ARGV[10], ARGV[9])
+redis.call('ZADD', KEYS[6], score, id)
+applyAggregates(prefix, ARGV[9])
 return { 'created', id, sid }
 `
 
