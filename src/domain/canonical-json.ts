@@ -1,3 +1,17 @@
+// Object keys repeat from body to body (they are the schema's): their quoted
+// form is kept, up to a bound, rather than JSON.stringify'd each time.
+const quotedKeys = new Map<string, string>()
+const maxQuotedKeys = 10_000
+
+function quotedKey (key: string): string {
+  let quoted = quotedKeys.get(key)
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key) + ':'
+    if (quotedKeys.size < maxQuotedKeys) quotedKeys.set(key, quoted)
+  }
+  return quoted
+}
+
 /** JSON with object keys sorted at every depth: one text per value, so hashes are stable. */
 export function canonicalJson (value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value)
@@ -15,11 +29,11 @@ export function canonicalJson (value: unknown): string {
   // The default sort orders by UTF-16 code units, as `a < b` does.
   const keys = Object.keys(object).sort()
   let out = '{'
-  for (const key of keys) {
-    const item = object[key]
+  for (let i = 0; i < keys.length; i++) {
+    const item = object[keys[i]]
     if (item === undefined) continue
     if (out.length > 1) out += ','
-    out += JSON.stringify(key) + ':' + canonicalJson(item)
+    out += quotedKey(keys[i]) + (typeof item === 'string' ? JSON.stringify(item) : canonicalJson(item))
   }
   return out + '}'
 }
