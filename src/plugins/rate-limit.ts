@@ -167,17 +167,19 @@ async function rateLimitPlugin (fastify: FastifyInstance, opts: RateLimitOptions
   })
   const counters = new LeasedCounters(redis, `${opts.keyPrefix ?? 'rog:'}rl:`)
 
+  interface Keyed { key: string, limit: Limit, client: string }
   const bearer = /^Bearer\s/i
-  function keyOf (request: FastifyRequest): { key: string, limit: Limit, client: string } | Promise<{ key: string, limit: Limit, client: string }> {
+  const byAddress = (request: FastifyRequest): Keyed => ({ key: `ip:${request.ip}`, limit: anonymous, client: 'anonymous' })
+  // One per authority, made once: the hook runs for every request.
+  const byAuthority = new Map<string, Keyed>()
+  for (const authority of registered) byAuthority.set(authority, { key: `${authorityKey}${authority}`, limit: limits.get(authority) ?? authorityDefault, client: authority })
+  const keyedBy = (request: FastifyRequest, authority: unknown): Keyed => (typeof authority === 'string' ? byAuthority.get(authority) : undefined) ?? byAddress(request)
+  function keyOf (request: FastifyRequest): Keyed | Promise<Keyed> {
     const header = request.headers.authorization
-    const ip = { key: `ip:${request.ip}`, limit: anonymous, client: 'anonymous' }
-    if (typeof header !== 'string' || !bearer.test(header)) return ip
-    const byAuthority = (authority: unknown): typeof ip => typeof authority === 'string' && registered.has(authority)
-      ? { key: `${authorityKey}${authority}`, limit: limits.get(authority) ?? authorityDefault, client: authority }
-      : ip
+    if (typeof header !== 'string' || !bearer.test(header)) return byAddress(request)
     const claims = fastify.cachedClaims(request)
-    if (claims !== undefined) return byAuthority(claims.authority)
-    return fastify.verifiedClaims(request).then((verified) => byAuthority(verified.authority), () => ip)
+    if (claims !== undefined) return keyedBy(request, claims.authority)
+    return fastify.verifiedClaims(request).then((verified) => keyedBy(request, verified.authority), () => byAddress(request))
   }
 
   function answer (reply: FastifyReply, counted: { limit: Limit, client: string }, count: Count): FastifyReply | undefined {
@@ -194,7 +196,6 @@ async function rateLimitPlugin (fastify: FastifyInstance, opts: RateLimitOptions
     })
   }
 
-  type Keyed = Exclude<ReturnType<typeof keyOf>, Promise<unknown>>
   function finish (request: FastifyRequest, reply: FastifyReply, keyed: Keyed, done: (err?: Error) => void): void {
     const count = counters.count(keyed.key, keyed.limit)
     if (!(count instanceof Promise)) {
