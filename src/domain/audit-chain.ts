@@ -18,10 +18,15 @@ export function bodyDigest (body: string): Buffer {
   return createHash('sha256').update(body).digest().subarray(0, digestBytesInLink)
 }
 
-export function chainHash (previousHash: string, seq: number, body: string): string {
+/** One link: sha256(previous raw hash ‖ body digest ‖ seq as 7 bytes big-endian), raw. */
+export function linkHash (previousRaw: Buffer, digest: Buffer, seq: number): Buffer {
   const seqBytes = Buffer.alloc(7)
   seqBytes.writeUIntBE(seq, 1, 6)
-  return createHash('sha256').update(Buffer.concat([Buffer.from(previousHash, 'hex'), bodyDigest(body), seqBytes])).digest('hex')
+  return createHash('sha256').update(previousRaw).update(digest).update(seqBytes).digest()
+}
+
+export function chainHash (previousHash: string, seq: number, body: string): string {
+  return linkHash(Buffer.from(previousHash, 'hex'), bodyDigest(body), seq).toString('hex')
 }
 
 export interface ChainEntry {

@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis'
-import { bodyDigest } from '../domain/audit-chain.js'
+import { bodyDigest, linkHash } from '../domain/audit-chain.js'
 import { canonicalJson } from '../domain/canonical-json.js'
 import type { AuditEvent } from '../domain/events.js'
 import type { AggregateDelta } from '../domain/turnaround.js'
@@ -157,9 +157,49 @@ function parseStored (id: string, hash: Record<string, string>, payload: Buffer 
   }
 }
 
+/**
+ * The audit chain's head as this connection expects it once its submissions in
+ * flight are applied. Submissions pass the link computed here for that head
+ * (see appendAudit): the script takes it only if the head is exactly the one
+ * expected, and computes the link itself otherwise (another writer came in
+ * between, a submission was a replay). After such a miss, new submissions wait
+ * until those in flight have answered, and start again from the head the last
+ * answer reports.
+ */
+class ChainHead {
+  #head: { seq: number, raw: Buffer } | undefined
+  #inFlight = 0
+  #waiting: Array<() => void> = []
+
+  /** The link to send for an event with this digest, or undefined while the head is unknown. */
+  async next (digest: Buffer): Promise<{ seq: number, prev: Buffer, raw: Buffer } | undefined> {
+    while (this.#head === undefined && this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    this.#inFlight++
+    const head = this.#head
+    if (head === undefined) return undefined
+    const link = { seq: head.seq + 1, prev: head.raw, raw: linkHash(head.raw, digest, head.seq + 1) }
+    this.#head = { seq: link.seq, raw: link.raw }
+    return link
+  }
+
+  /** An answer: the head after it (undefined if unknown) and whether it is the one the link expected. */
+  settle (link: { seq: number, raw: Buffer } | undefined, after: { seq: number, hash: string } | undefined): void {
+    this.#inFlight--
+    if (after === undefined || link === undefined || after.seq !== link.seq || after.hash !== link.raw.toString('hex')) this.#head = undefined
+    if (this.#inFlight === 0 && after !== undefined) this.#head ??= { seq: after.seq, raw: Buffer.from(after.hash === '' ? '0'.repeat(64) : after.hash, 'hex') }
+    if (this.#head !== undefined || this.#inFlight === 0) for (const resolve of this.#waiting.splice(0)) resolve()
+  }
+
+  /** Another append of this connection's (a committed change): the head is no longer known. */
+  forget (): void {
+    this.#head = undefined
+  }
+}
+
 /** The request records, their indexes and the audit stream, over one Redis connection. */
 export class RequestStore {
   readonly keys: Keys
+  readonly #chain = new ChainHead()
 
   constructor (readonly redis: Redis, prefix?: string) {
     this.keys = createKeys(prefix)
@@ -181,24 +221,33 @@ export class RequestStore {
       language: request.language
     })
     const k = this.keys
-    const result = await this.redis.rogSubmitRequest(
-      k.request(request.id),
-      k.payload(request.id),
-      k.senderReferences(request.sender),
-      k.idempotency(request.sender, idempotency.key ?? ''),
-      k.box('inbox', request.recipient),
-      k.box('outbox', request.sender),
-      k.auditStream,
-      k.auditTip,
-      request.id, request.senderReference, bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
-      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
-      'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
-      'status', 'submitted', 'version', 1, 'meta', meta,
-      'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
-      'respDue', request.respDue, 'respDueOriginal', request.respDue,
-      // ackOverdue and respOverdue are absent until set: absent reads as not overdue.
-      'bodyHash', bodyHash
-    )
+    const link = await this.#chain.next(digest)
+    let result: string[]
+    try {
+      result = await this.redis.rogSubmitRequest(
+        k.request(request.id),
+        k.payload(request.id),
+        k.senderReferences(request.sender),
+        k.idempotency(request.sender, idempotency.key ?? ''),
+        k.box('inbox', request.recipient),
+        k.box('outbox', request.sender),
+        k.auditStream,
+        k.auditTip,
+        request.id, request.senderReference, bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
+        boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
+        link === undefined ? '' : link.seq, link?.prev ?? '', link?.raw.toString('hex') ?? '', link?.raw ?? '',
+        'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
+        'status', 'submitted', 'version', 1, 'meta', meta,
+        'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
+        'respDue', request.respDue, 'respDueOriginal', request.respDue,
+        // ackOverdue and respOverdue are absent until set: absent reads as not overdue.
+        'bodyHash', bodyHash
+      )
+    } catch (error) {
+      this.#chain.settle(link, undefined)
+      throw error
+    }
+    this.#chain.settle(result[0] === 'created' ? link : undefined, { seq: Number(result[2]), hash: result[3] })
     return { outcome: result[0], id: result[1] } as SubmitOutcome
   }
 
@@ -227,6 +276,7 @@ export class RequestStore {
 
   async commit (request: Pick<StoredRequest, 'id' | 'sender' | 'recipient'>, change: Change): Promise<CommitOutcome> {
     const k = this.keys
+    if (change.events.length > 0) this.#chain.forget()
     const args: Array<string | number | Buffer> = [
       change.expectedVersion ?? '',
       change.box.action,

@@ -69,6 +69,12 @@ end
  * with hash(0) = 32 zero bytes. The body's digest is computed by the caller (the
  * body is canonical JSON, hashed natively) and passed as 16 raw bytes; the
  * previous hash is not repeated in the entry: it is the previous entry's.
+ *
+ * The caller may also pass the link it computed (natively) for the chain head
+ * it expects: `expectedSeq`, `expectedPrev` (32 raw bytes) and the link as hex
+ * and raw. It is used only if the head is exactly that one, which makes it the
+ * very value computed here; otherwise the link is computed here (~90 µs).
+ * Returns the stream id, the entry's seq and its hash (hex).
  */
 const appendAuditLua = `
 local function seqBytes(n)
@@ -76,14 +82,19 @@ local function seqBytes(n)
   for k = 6, 0, -1 do out[#out + 1] = string.char(math.floor(n / 256 ^ k) % 256) end
   return table.concat(out)
 end
-local function appendAudit(streamKey, tipKey, body, digest)
+local function appendAudit(streamKey, tipKey, body, digest, expectedSeq, expectedPrev, givenHash, givenRaw)
   local tip = redis.call('HMGET', tipKey, 'seq', 'raw')
   local seq = tonumber(tip[1] or '0') + 1
   local prev = tip[2] or string.rep('\\0', 32)
-  local hash, raw = sha256(prev .. digest .. seqBytes(seq))
+  local hash, raw
+  if expectedSeq ~= nil and tonumber(expectedSeq) == seq and expectedPrev == prev and #givenRaw == 32 and #givenHash == 64 then
+    hash, raw = givenHash, givenRaw
+  else
+    hash, raw = sha256(prev .. digest .. seqBytes(seq))
+  end
   local sid = redis.call('XADD', streamKey, '*', 'seq', seq, 'hash', hash, 'body', body)
   redis.call('HSET', tipKey, 'seq', seq, 'hash', hash, 'raw', raw)
-  return sid
+  return sid, seq, hash
 end
 `
 
@@ -117,8 +128,9 @@ end
  * KEYS: request, payload, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
  * ARGV: id, senderReference, bodyHash (base64url), idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
  *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, sealedPayload, bodyHash (hex),
- *       field1, value1, ...
- * Returns {'created', id, streamId} | {'replay', id} | {'idempotency_conflict', id} | {'reference_conflict', id}
+ *       expectedSeq ('' = none), expectedPrev, linkHex, linkRaw (see appendAudit), field1, value1, ...
+ * Returns {outcome, id, chain head seq, chain head hash} with outcome 'created' (then also the
+ * stream id), 'replay', 'idempotency_conflict' or 'reference_conflict'.
  */
 export const submitRequestLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
 local id, ref, bodyHash, ttl, hasKey, score, prefix, bodyHashHex = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[10], ARGV[12]
@@ -129,12 +141,16 @@ local function claimOf(value)
   local hash = redis.call('HGET', prefix .. 'req:' .. value, 'bodyHash')
   return value, hash == bodyHash or hash == bodyHashHex
 end
+local function answer(outcome, claimId)
+  local tip = redis.call('HMGET', KEYS[8], 'seq', 'hash')
+  return { outcome, claimId, tip[1] or '0', tip[2] or '' }
+end
 if hasKey == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then
     local previousId, same = claimOf(previous)
-    if same then return { 'replay', previousId } end
-    return { 'idempotency_conflict', previousId }
+    if same then return answer('replay', previousId) end
+    return answer('idempotency_conflict', previousId)
   end
 end
 local claimed = redis.call('HGET', KEYS[3], ref)
@@ -142,13 +158,15 @@ if claimed then
   local claimedId, same = claimOf(claimed)
   if same then
     if hasKey == '1' then redis.call('SET', KEYS[4], claimedId, 'EX', ttl) end
-    return { 'replay', claimedId }
+    return answer('replay', claimedId)
   end
-  return { 'reference_conflict', claimedId }
+  return answer('reference_conflict', claimedId)
 end
-local sid = appendAudit(KEYS[7], KEYS[8], ARGV[7], ARGV[8])
+local expectedSeq = ARGV[13]
+if expectedSeq == '' then expectedSeq = nil end
+local sid, seq, hash = appendAudit(KEYS[7], KEYS[8], ARGV[7], ARGV[8], expectedSeq, ARGV[14], ARGV[15], ARGV[16])
 local fields = { 'events', sid }
-for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 17, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('SET', KEYS[2], ARGV[11])
 redis.call('HSET', KEYS[3], ref, id)
@@ -156,7 +174,7 @@ if hasKey == '1' then redis.call('SET', KEYS[4], id, 'EX', ttl) end
 redis.call('ZADD', KEYS[5], score, id)
 redis.call('ZADD', KEYS[6], score, id)
 applyAggregates(prefix, ARGV[9])
-return { 'created', id, sid }
+return { 'created', id, tostring(seq), hash, sid }
 `
 
 /**
@@ -181,7 +199,7 @@ local listed = current[3] or ''
 local streamIds = {}
 local i = 7
 for _ = 1, eventCount do
-  local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1])
+  local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], nil, '', '', '')
   if ARGV[i + 2] == '1' then
     if listed == '' then listed = sid else listed = listed .. ',' .. sid end
   end

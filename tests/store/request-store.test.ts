@@ -5,9 +5,11 @@
 // of 'hash|id') are still read.
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { bearer, buildApp, example, payloadKey } from '../helpers/app.js'
+import { bearer, buildApp, demoConfig, example, payloadKey } from '../helpers/app.js'
 import { keys, redisClient, submit } from '../helpers/fixtures.js'
 import { canonicalJson } from '../../src/domain/canonical-json.js'
+import { RequestService } from '../../src/services/request-service.js'
+import { AuditLog } from '../../src/store/audit-log.js'
 import { PayloadCipher } from '../../src/store/payload-cipher.js'
 import { RequestStore } from '../../src/store/request-store.js'
 
@@ -69,4 +71,34 @@ t.test('records and claims written by earlier versions', async (t) => {
   await db.hset(keys.senderReferences('TR-MOJ'), 'LEGACY-1', id)
   t.equal((await submit(app, token('TR-MOJ'), body)).headers['idempotent-replayed'], 'true', 'a new claim on a record with a hex body hash replays')
   t.equal((await submit(app, token('TR-MOJ'), { ...body, language: 'de' })).statusCode, 409, 'and refuses another body')
+})
+
+t.test('the audit chain stays intact when links are computed by the gateway: two connections, replays and transitions interleaved', async (t) => {
+  const { app, redis, token } = await buildApp(t)
+  const connections = [await redisClient(t, redis.url), await redisClient(t, redis.url)]
+  const services = connections.map((db) => new RequestService(new RequestStore(db), cipher, demoConfig(), 86400))
+  const clerk = { authority: 'TR-MOJ', roles: ['agency' as const], subject: 'clerk@tr-moj' }
+  const body = (i: number): Record<string, any> => {
+    const b = example('mla-request', `CHAIN-${i}`)
+    b.urgency.requestedBy = '2099-12-31'
+    return b
+  }
+  const created: string[] = []
+  const work: Array<Promise<unknown>> = []
+  for (let i = 0; i < 400; i++) {
+    // One in five is a replay of an earlier submission.
+    const n = i % 5 === 4 ? i - 3 : i
+    work.push(services[i % 2].submit(clerk, body(n) as never).then((result) => { if (result.kind === 'created') created.push(result.request.id) }))
+    if (i % 40 === 39) {
+      work.push(Promise.all(work.slice(-10)).then(async () => {
+        const id = created[created.length - 1]
+        if (id !== undefined) await app.inject({ method: 'POST', url: `/v1/requests/${id}/acknowledgement`, headers: bearer(token('DE-BFJ')), payload: {} })
+      }))
+    }
+  }
+  await Promise.all(work)
+  t.equal(created.length, 320, 'every new submission created once')
+  const verification = await new AuditLog(connections[0], keys).verify()
+  t.match(verification, { ok: true }, 'the chain verifies')
+  t.ok(verification.ok && verification.checked >= 320, `${verification.ok ? verification.checked : 0} entries checked`)
 })
