@@ -236,12 +236,8 @@ export class RequestStore {
         request.id, request.senderReference, bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
         boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
         link === undefined ? '' : link.seq, link?.prev ?? '', link?.raw.toString('hex') ?? '', link?.raw ?? '',
-        'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
-        'status', 'submitted', 'version', 1, 'meta', meta,
-        'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
-        'respDue', request.respDue, 'respDueOriginal', request.respDue,
-        // ackOverdue and respOverdue are absent until set: absent reads as not overdue.
-        'bodyHash', bodyHash
+        // The record's fields (ackOverdue and respOverdue are absent until set: absent reads as not overdue).
+        request.type, request.sender, request.recipient, meta, request.submittedAt, request.ackDue ?? '', request.respDue
       )
     } catch (error) {
       this.#chain.settle(link, undefined)

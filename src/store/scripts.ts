@@ -128,7 +128,9 @@ end
  * KEYS: request, payload, senderRefs, idempotency, inbox, outbox, auditStream, auditTip
  * ARGV: id, senderReference, bodyHash (base64url), idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
  *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, sealedPayload, bodyHash (hex),
- *       expectedSeq ('' = none), expectedPrev, linkHex, linkRaw (see appendAudit), field1, value1, ...
+ *       expectedSeq ('' = none), expectedPrev, linkHex, linkRaw (see appendAudit),
+ *       type, sender, recipient, meta, submittedAt, ackDue ('' = none), respDue
+ *       (the record's fields, named here rather than sent with each submission)
  * Returns {outcome, id, chain head seq, chain head hash} with outcome 'created' (then also the
  * stream id), 'replay', 'idempotency_conflict' or 'reference_conflict'.
  */
@@ -165,9 +167,9 @@ end
 local expectedSeq = ARGV[13]
 if expectedSeq == '' then expectedSeq = nil end
 local sid, seq, hash = appendAudit(KEYS[7], KEYS[8], ARGV[7], ARGV[8], expectedSeq, ARGV[14], ARGV[15], ARGV[16])
-local fields = { 'events', sid }
-for i = 17, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('HSET', KEYS[1], 'events', sid, 'type', ARGV[17], 'sender', ARGV[18], 'recipient', ARGV[19],
+  'status', 'submitted', 'version', 1, 'meta', ARGV[20], 'submittedAt', ARGV[21], 'ackDue', ARGV[22],
+  'respDue', ARGV[23], 'respDueOriginal', ARGV[23], 'bodyHash', bodyHash)
 redis.call('SET', KEYS[2], ARGV[11])
 redis.call('HSET', KEYS[3], ref, id)
 if hasKey == '1' then redis.call('SET', KEYS[4], id, 'EX', ttl) end
