@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { uuidv7 } from 'uuidv7'
 import { directoryOf, findAgreement } from '../config/gateway-config.js'
 import { canonicalJson } from '../domain/canonical-json.js'
@@ -120,7 +120,7 @@ export class RequestService {
       pulledEarlierBy: deadlines.pulledEarlierBy ?? null
     })
     const outcome = await this.store.submit(
-      { ...request, sealedContent, bodyHash: createHash('sha256').update(bodyText).digest() },
+      { ...request, sealedContent, bodyHash: hash('sha256', bodyText, 'buffer') },
       boxScore(request),
       event,
       { key: idempotencyKey, ttlSeconds: this.idempotencyTtlSeconds },
