@@ -6,11 +6,12 @@
 // them) are written through RequestService.submit (the API's code below HTTP)
 // into a redis-server configured as in production, after a warm-up of 1,000
 // (scripts loaded, aggregates created). The figure is the INFO memory
-// used_memory delta ÷ N − the average sealed payload (the `content` field as
-// stored: AES-GCM ciphertext in base64). Each key family is then measured with
-// MEMORY USAGE (SAMPLES 0, i.e. exactly): the record hash (including the sealed
-// payload), the inbox and outbox sorted sets, the audit stream, the sender
-// references hash, the idempotency keys, the aggregates.
+// used_memory delta ÷ N − the average sealed payload (the value of the
+// request's payload key as stored: "v2:" and the AES-GCM IV, tag and
+// ciphertext). Each key family is then measured with MEMORY USAGE (SAMPLES 0,
+// i.e. exactly): the record hash, the payload key, the inbox and outbox sorted
+// sets, the audit stream, the sender references hash, the idempotency keys,
+// the aggregates.
 //
 // The request's entry in the deadline set (rog:deadlines) is written by its
 // submission, so it is part of the store's figure. Then the workers start (in
@@ -97,9 +98,11 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     const sampleIds = (await db.zrandmember(keys.box('outbox', 'TR-MOJ'), flags.sample)) as string[]
     const sealed: number[] = []
     const records: number[] = []
+    const payloadKeys: number[] = []
     for (const id of sampleIds) {
-      sealed.push(await db.hstrlen(keys.request(id), 'content'))
+      sealed.push(await db.strlen(keys.payload(id)))
       records.push(await usage(db, keys.request(id)))
+      payloadKeys.push(await usage(db, keys.payload(id)))
     }
     const sealedAvg = mean(sealed)
     const plainBytes = Buffer.byteLength(canonicalJson(mlaBody('M-xxxxxxxx-n-00000', 'DE-BFJ')))
@@ -112,8 +115,9 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     for (const key of aggregateKeys) aggregates += await usage(db, key)
     const xlen = await db.xlen(keys.auditStream)
     const families: Family[] = [
-      { family: 'record hash (incl. sealed payload)', bytesPerRequest: mean(records), detail: `${hashFields} fields, encoding ${encoding}; sealed payload ${Math.round(sealedAvg)} B of it` },
-      { family: 'record hash without the sealed payload', bytesPerRequest: mean(records) - sealedAvg, detail: 'the line above minus the payload' },
+      { family: 'record hash', bytesPerRequest: mean(records), detail: `${hashFields} fields, encoding ${encoding}` },
+      { family: 'payload key (incl. sealed payload)', bytesPerRequest: mean(payloadKeys), detail: `sealed payload ${Math.round(sealedAvg)} B of it` },
+      { family: 'payload key without the sealed payload', bytesPerRequest: mean(payloadKeys) - sealedAvg, detail: 'the line above minus the payload' },
       { family: 'inbox sorted set entry', bytesPerRequest: (await usage(db, keys.box('inbox', 'DE-BFJ'))) / total, detail: `${keys.box('inbox', 'DE-BFJ')}, ${total} entries` },
       { family: 'outbox sorted set entry', bytesPerRequest: (await usage(db, keys.box('outbox', 'TR-MOJ'))) / total, detail: `${keys.box('outbox', 'TR-MOJ')}, ${total} entries` },
       { family: 'audit stream entry (request.submitted)', bytesPerRequest: (await usage(db, keys.auditStream)) / xlen, detail: `${xlen} entries` },
@@ -122,7 +126,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
       { family: 'idempotency key (48 h TTL)', bytesPerRequest: mean(idemSample), detail: 'a string key; plus an entry in the expires table, not counted by MEMORY USAGE' },
       { family: 'aggregates (per time block and pair, shared)', bytesPerRequest: aggregates / total, detail: `${aggregateKeys.length} keys in all` }
     ]
-    const counted = families.filter((f) => f.family !== 'record hash without the sealed payload').reduce((sum, f) => sum + f.bytesPerRequest, 0)
+    const counted = families.filter((f) => f.family !== 'payload key without the sealed payload').reduce((sum, f) => sum + f.bytesPerRequest, 0)
     families.push({ family: 'other (keyspace tables, expires, allocator)', bytesPerRequest: perRequest - counted, detail: 'used_memory delta ÷ N − the families above' })
     const beyond = perRequest - sealedAvg
     log(`memory: ${Math.round(perRequest)} B per request (used_memory delta), sealed payload ${Math.round(sealedAvg)} B, beyond it ${Math.round(beyond)} B`)
@@ -149,7 +153,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     }
 
     const withJobs = jobs === undefined ? undefined : beyond + jobs.perRequest
-    const top = [...families].filter((f) => !f.family.startsWith('record hash (incl')).sort((a, b) => b.bytesPerRequest - a.bytesPerRequest)
+    const top = [...families].filter((f) => !f.family.startsWith('payload key (incl')).sort((a, b) => b.bytesPerRequest - a.bytesPerRequest)
     return {
       benchmark: 'memory',
       title: '6. Memory: Redis bytes per open request beyond its payload',
@@ -165,7 +169,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
         ...families.map((f) => figure(`  ${f.family}`, f.bytesPerRequest, 'B')),
       ],
       notes: [
-        `${flags.size.toLocaleString('en-US')} requests after ${flags.warmup} of warm-up, written at ${Math.round(filled.rate)}/s; the sealed payload is ${round(sealedAvg / plainBytes)}× the ${plainBytes} B of canonical JSON it seals (base64 + 28 B of IV and tag + "v1:"), and that expansion is not counted above`,
+        `${flags.size.toLocaleString('en-US')} requests after ${flags.warmup} of warm-up, written at ${Math.round(filled.rate)}/s; the sealed payload is ${round(sealedAvg / plainBytes)}× the ${plainBytes} B of canonical JSON it seals (28 B of IV and tag + "v2:"), and that is not counted above`,
         `largest families beyond the payload: ${top.slice(0, 3).map((f) => `${f.family} ${Math.round(f.bytesPerRequest)} B`).join(', ')}`,
         'MEMORY USAGE … SAMPLES 0 per key family (exact); records and idempotency keys from samples of ' + String(flags.sample)
       ],

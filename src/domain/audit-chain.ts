@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 // The audit log's hash chain, as the Lua commit builds it:
 //   hash(n) = sha256(hash(n-1) ‖ sha256(body(n))[0..16) ‖ n as 7 bytes big-endian),
@@ -15,13 +15,22 @@ const digestBytesInLink = 16
 
 /** The part of a body's SHA-256 that enters the chain link. */
 export function bodyDigest (body: string): Buffer {
-  return createHash('sha256').update(body).digest().subarray(0, digestBytesInLink)
+  return hash('sha256', body, 'buffer').subarray(0, digestBytesInLink)
+}
+
+/** One link: sha256(previous raw hash ‖ body digest ‖ seq as 7 bytes big-endian), raw. */
+export function linkHash (previousRaw: Buffer, digest: Buffer, seq: number): Buffer {
+  // One-shot hashing: crypto.hash skips the Hash object (this runs for every event).
+  const input = Buffer.allocUnsafe(previousRaw.length + digest.length + 7)
+  previousRaw.copy(input, 0)
+  digest.copy(input, previousRaw.length)
+  input.writeUIntBE(0, previousRaw.length + digest.length, 1)
+  input.writeUIntBE(seq, previousRaw.length + digest.length + 1, 6)
+  return hash('sha256', input, 'buffer')
 }
 
 export function chainHash (previousHash: string, seq: number, body: string): string {
-  const seqBytes = Buffer.alloc(7)
-  seqBytes.writeUIntBE(seq, 1, 6)
-  return createHash('sha256').update(Buffer.concat([Buffer.from(previousHash, 'hex'), bodyDigest(body), seqBytes])).digest('hex')
+  return linkHash(Buffer.from(previousHash, 'hex'), bodyDigest(body), seq).toString('hex')
 }
 
 export interface ChainEntry {

@@ -18,8 +18,24 @@ export function illFormedStringPointer (value: unknown, pointer = '', depth = 0)
   return undefined
 }
 
+/** Whether every string and key is well-formed: the common case, checked without building pointers. */
+function allWellFormed (value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return isWellFormed(value)
+  if (value === null || typeof value !== 'object' || depth > maxDepth) return true
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!allWellFormed(value[i], depth + 1)) return false
+    return true
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    if (!isWellFormed(key) || !allWellFormed((value as Record<string, unknown>)[key], depth + 1)) return false
+  }
+  return true
+}
+
 /** preValidation hook: text must be well-formed Unicode, or two different values could be stored as one. */
 export async function rejectIllFormedStrings (request: { body: unknown }): Promise<void> {
+  if (allWellFormed(request.body)) return
   const pointer = illFormedStringPointer(request.body)
   if (pointer !== undefined) {
     throw problem(400, 'The request body contains text that is not well-formed Unicode (a lone surrogate).', { errors: [{ pointer, detail: 'is not well-formed Unicode' }] })

@@ -27,6 +27,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: verifies the bearer token and sets request.principal, or answers 401. */
     authenticate: (request: FastifyRequest) => Promise<void>
+    /** The claims of the request's bearer token once verified (cached per token); throws as jwtVerify does. */
+    verifiedClaims: (request: FastifyRequest) => Promise<TokenClaims>
+    /** The claims if the request's token is in the verification cache (and not expired), without verifying anything. */
+    cachedClaims: (request: FastifyRequest) => TokenClaims | undefined
+  }
+  interface FastifyRequest {
+    /** Set by verifiedClaims: a request's token is verified once even if the rate limiter and the route both ask. */
+    claimsPromise: Promise<TokenClaims> | null
   }
 }
 
@@ -37,6 +45,10 @@ export interface AuthOptions {
 }
 
 const knownRoles: readonly Role[] = ['agency', 'liaison', 'auditor', 'admin']
+/** Verified tokens kept (a partner system reuses its token for many requests). */
+const verifiedCacheSize = 10_000
+/** A cached verification is redone after this long, as fast-jwt's own cache does. */
+const verifiedCacheTtlMs = 10 * 60_000
 const devKeyIds = new Set([undefined, 'dev'])
 
 interface PinnedKey {
@@ -80,11 +92,42 @@ async function authPlugin (fastify: FastifyInstance, opts: AuthOptions): Promise
     verify: { requiredClaims: ['exp', 'authority', 'roles', 'sub'], cache: 2000 }
   })
 
+  // Verified tokens by their Authorization header, bounded, each until its exp
+  // (checked on every use) or the TTL, whichever is first. @fastify/jwt's path
+  // decodes the token and hashes it for fast-jwt's cache on every call. Keys
+  // are fixed for the life of this plugin (see `pinned`), so a cached token
+  // cannot outlive its key.
+  const verified = new Map<string, { claims: TokenClaims, until: number }>()
+  function cached (request: FastifyRequest): TokenClaims | undefined {
+    const header = request.headers.authorization
+    if (typeof header !== 'string') return undefined
+    const hit = verified.get(header)
+    if (hit === undefined) return undefined
+    if (Date.now() < hit.until) return hit.claims
+    verified.delete(header)
+    return undefined
+  }
+  async function verify (request: FastifyRequest): Promise<TokenClaims> {
+    const hit = cached(request)
+    if (hit !== undefined) return hit
+    const header = request.headers.authorization
+    const claims = await request.jwtVerify<TokenClaims>()
+    if (typeof header === 'string' && typeof claims.exp === 'number') {
+      if (verified.size >= verifiedCacheSize) verified.delete(verified.keys().next().value as string)
+      verified.set(header, { claims, until: Math.min(claims.exp * 1000, Date.now() + verifiedCacheTtlMs) })
+    }
+    return claims
+  }
+
+  fastify.decorateRequest('claimsPromise', null)
+  fastify.decorate('verifiedClaims', (request: FastifyRequest) => (request.claimsPromise ??= verify(request)))
+  fastify.decorate('cachedClaims', cached)
+
   fastify.decorateRequest('principal', null as unknown as Principal)
   fastify.decorate('authenticate', async (request: FastifyRequest) => {
     let claims: TokenClaims
     try {
-      claims = await request.jwtVerify<TokenClaims>()
+      claims = cached(request) ?? await fastify.verifiedClaims(request)
     } catch (error) {
       if (error instanceof Error && 'problem' in error) throw error
       const expired = (error as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED'

@@ -1,6 +1,6 @@
 import helmet from '@fastify/helmet'
 import underPressure from '@fastify/under-pressure'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { getHeapStatistics } from 'node:v8'
 import { problemFor, type Problem } from '../http/problem.js'
@@ -44,6 +44,44 @@ export function sendProblem (reply: FastifyReply, status: number, detail: string
 /** Route config that exempts a route from load shedding (liveness, metrics: they must answer when the process is busy). */
 export const notShed = { pressureHandler: (): undefined => undefined }
 
+const helmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      baseUri: ["'none'"],
+      formAction: ["'none'"],
+      frameAncestors: ["'none'"]
+    }
+  },
+  // Nothing here is meant to be embedded or loaded by other sites.
+  crossOriginResourcePolicy: { policy: 'same-origin' as const },
+  referrerPolicy: { policy: 'no-referrer' as const }
+}
+
+/**
+ * The headers @fastify/helmet sets for this configuration. They depend on the
+ * configuration only, so they are taken once from a probe instance: helmet
+ * itself rebuilds its middleware from the options on every answer.
+ */
+export async function helmetHeaders (): Promise<Record<string, string>> {
+  const answer = async (withHelmet: boolean): Promise<Record<string, unknown>> => {
+    const probe = Fastify({ logger: false })
+    if (withHelmet) await probe.register(helmet, { global: true, ...helmetOptions })
+    probe.get('/', async () => 'probe')
+    const res = await probe.inject({ method: 'GET', url: '/' })
+    await probe.close()
+    return res.headers
+  }
+  const [plain, helmeted] = [await answer(false), await answer(true)]
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(helmeted)) {
+    if (!(name in plain) && typeof value === 'string') headers[name] = value
+  }
+  if (headers['content-security-policy'] === undefined) throw new Error('helmet set no content-security-policy')
+  return headers
+}
+
 /**
  * Security headers (helmet), a CORS origin header, and load shedding
  * (under-pressure). Registered before every route so that each answer, the
@@ -62,25 +100,7 @@ export const notShed = { pressureHandler: (): undefined => undefined }
  *   before any work (auth, Redis) is done.
  */
 async function securityPlugin (fastify: FastifyInstance, opts: SecurityOptions): Promise<void> {
-  await fastify.register(helmet, {
-    global: true,
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'none'"],
-        frameAncestors: ["'none'"]
-      }
-    },
-    // Nothing here is meant to be embedded or loaded by other sites.
-    crossOriginResourcePolicy: { policy: 'same-origin' },
-    referrerPolicy: { policy: 'no-referrer' }
-  })
-
-  fastify.addHook('onRequest', async (_request, reply) => {
-    reply.header('access-control-allow-origin', '*')
-  })
+  const staticHeaders = { ...await helmetHeaders(), 'access-control-allow-origin': '*' }
 
   // Shutting down (fastify.close()): the requests in flight finish; one that
   // arrives meanwhile is answered 503 problem+json without being handled (and
@@ -96,11 +116,15 @@ async function securityPlugin (fastify: FastifyInstance, opts: SecurityOptions):
   // 503 goes out once its body is read (preValidation): answering an upload in
   // mid-stream and closing its connection would reset it instead.
   const lateArrivals = new WeakSet<object>()
-  fastify.addHook('onRequest', async (request) => {
+  // One synchronous hook for the headers and the closing check: each async hook costs a promise per request.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.headers(staticHeaders)
     if (closing) lateArrivals.add(request)
+    done()
   })
-  fastify.addHook('preValidation', async (request, reply) => {
-    if (lateArrivals.has(request)) return sendProblem(reply, 503, 'The gateway is shutting down; retry on another instance or in a moment.', { 'retry-after': '1' })
+  fastify.addHook('preValidation', (request, reply, done) => {
+    if (!closing || !lateArrivals.has(request)) return done()
+    sendProblem(reply, 503, 'The gateway is shutting down; retry on another instance or in a moment.', { 'retry-after': '1' })
   })
 
   const pressure = opts.underPressure ?? {}

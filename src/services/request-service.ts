@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { uuidv7 } from 'uuidv7'
 import { directoryOf, findAgreement } from '../config/gateway-config.js'
 import { canonicalJson } from '../domain/canonical-json.js'
@@ -27,7 +27,7 @@ export interface SubmittedBody {
 }
 
 export type SubmitResult =
-  | { kind: 'created', request: StoredRequest, content: SubmittedBody }
+  | { kind: 'created', request: StoredRequest, content: SubmittedBody, /** The content as canonical JSON, already computed for the hash. */ contentJson: string }
   | { kind: 'replayed', request: StoredRequest }
 
 /** Next pending deadline: what inbox and outbox are ordered by. */
@@ -85,6 +85,7 @@ export class RequestService {
     })
     const id = uuidv7()
     const bodyText = canonicalJson(body)
+    const sealedContent = this.cipher.sealBinary(id, bodyText)
     const request: StoredRequest = {
       id,
       type: body.type,
@@ -104,7 +105,7 @@ export class RequestService {
       respDueOriginal: deadlines.response.getTime(),
       ackOverdue: false,
       respOverdue: false,
-      sealedContent: this.cipher.seal(id, bodyText),
+      sealedContent,
       eventIds: [],
       deliveryFailures: []
     }
@@ -119,7 +120,7 @@ export class RequestService {
       pulledEarlierBy: deadlines.pulledEarlierBy ?? null
     })
     const outcome = await this.store.submit(
-      { ...request, bodyHash: createHash('sha256').update(bodyText).digest('hex') },
+      { ...request, sealedContent, bodyHash: hash('sha256', bodyText, 'buffer') },
       boxScore(request),
       event,
       { key: idempotencyKey, ttlSeconds: this.idempotencyTtlSeconds },
@@ -128,7 +129,7 @@ export class RequestService {
     )
     switch (outcome.outcome) {
       case 'created':
-        return { kind: 'created', request, content: body }
+        return { kind: 'created', request, content: body, contentJson: bodyText }
       case 'replay': {
         const existing = await this.store.get(outcome.id)
         if (existing === undefined) throw new Error(`request ${outcome.id} named by a replay is missing`)

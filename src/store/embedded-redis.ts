@@ -296,7 +296,14 @@ export class EmbeddedRedis extends EventEmitter {
       ['appendfsync', this.#opts.appendfsync],
       ['aof-load-truncated', 'yes'],
       ['save', ''],
-      ['maxmemory-policy', 'noeviction']
+      ['maxmemory-policy', 'noeviction'],
+      // Request records are hashes of short fields plus a few longer ones (the
+      // metadata, the event id list, sealed messages): up to 512 bytes a value
+      // they stay listpacks, about a fifth of a hashtable's size.
+      ['hash-max-listpack-value', '512'],
+      // Audit entries are ~550 bytes: 16 KB stream nodes hold ~30 of them, so the
+      // per-node overhead (radix tree, master entry) is spread over more entries.
+      ['stream-node-max-bytes', '16384']
     ]
     if ('path' in ep) {
       lines.push(['port', '0'], ['unixsocket', ep.path], ['unixsocketperm', '700'])

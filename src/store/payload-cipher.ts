@@ -1,11 +1,16 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const keyLengthBytes = 32
 const ivLengthBytes = 12
 const tagLengthBytes = 16
-const formatVersion = 'v1'
+/** Text form (hash fields): "v1:" + base64(iv ‖ tag ‖ ciphertext). */
+const textVersion = 'v1'
+/** Binary form (a key of its own): "v2:" ‖ iv ‖ tag ‖ ciphertext, a quarter smaller and no base64 to compute. */
+const binaryPrefix = Buffer.from('v2:')
+/** Random bytes drawn in blocks: one system call per 341 IVs instead of one per IV. */
+const ivPoolBytes = ivLengthBytes * 341
 
 /**
  * AES-256-GCM for request payloads at rest. The request id is bound as
@@ -13,24 +18,56 @@ const formatVersion = 'v1'
  */
 export class PayloadCipher {
   readonly #key: Buffer
+  readonly #ivPool = Buffer.alloc(ivPoolBytes)
+  #ivOffset = ivPoolBytes
 
   constructor (key: Buffer) {
     if (key.length !== keyLengthBytes) throw new Error(`payload key must be ${keyLengthBytes} bytes`)
     this.#key = key
   }
 
-  seal (requestId: string, plaintext: string): string {
-    const iv = randomBytes(ivLengthBytes)
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv)
-    cipher.setAAD(Buffer.from(requestId))
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-    return `${formatVersion}:${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64')}`
+  /** A fresh random IV (a copy: the pool is refilled in place). */
+  #iv (): Buffer {
+    if (this.#ivOffset >= ivPoolBytes) {
+      randomFillSync(this.#ivPool)
+      this.#ivOffset = 0
+    }
+    const iv = Buffer.from(this.#ivPool.subarray(this.#ivOffset, this.#ivOffset + ivLengthBytes))
+    this.#ivOffset += ivLengthBytes
+    return iv
   }
 
-  open (requestId: string, sealed: string): string {
-    const [version, encoded] = sealed.split(':', 2)
-    if (version !== formatVersion || encoded === undefined) throw new Error('unknown payload format')
-    const raw = Buffer.from(encoded, 'base64')
+  /** iv ‖ tag ‖ ciphertext, after `prefix`. */
+  #seal (requestId: string, plaintext: string, prefix: Buffer): Buffer {
+    const iv = this.#iv()
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv)
+    cipher.setAAD(Buffer.from(requestId))
+    const body = cipher.update(plaintext, 'utf8')
+    const last = cipher.final()
+    return Buffer.concat([prefix, iv, cipher.getAuthTag(), body, last])
+  }
+
+  /** The text form, for values kept in a record's hash fields. */
+  seal (requestId: string, plaintext: string): string {
+    return `${textVersion}:${this.#seal(requestId, plaintext, Buffer.alloc(0)).toString('base64')}`
+  }
+
+  /** The binary form, for a payload kept in a key of its own. */
+  sealBinary (requestId: string, plaintext: string): Buffer {
+    return this.#seal(requestId, plaintext, binaryPrefix)
+  }
+
+  /** Opens either form. */
+  open (requestId: string, sealed: string | Buffer): string {
+    let raw: Buffer
+    if (typeof sealed === 'string') {
+      const [version, encoded] = sealed.split(':', 2)
+      if (version !== textVersion || encoded === undefined) throw new Error('unknown payload format')
+      raw = Buffer.from(encoded, 'base64')
+    } else {
+      if (!sealed.subarray(0, binaryPrefix.length).equals(binaryPrefix)) throw new Error('unknown payload format')
+      raw = sealed.subarray(binaryPrefix.length)
+    }
     const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, ivLengthBytes))
     decipher.setAAD(Buffer.from(requestId))
     decipher.setAuthTag(raw.subarray(ivLengthBytes, ivLengthBytes + tagLengthBytes))

@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis'
-import { bodyDigest } from '../domain/audit-chain.js'
+import { bodyDigest, linkHash } from '../domain/audit-chain.js'
 import { canonicalJson } from '../domain/canonical-json.js'
 import type { AuditEvent } from '../domain/events.js'
 import type { AggregateDelta } from '../domain/turnaround.js'
@@ -36,7 +36,8 @@ export interface StoredRequest {
   respRemindedFor?: number
   recipientReference?: string
   estimatedAnswerDate?: string
-  sealedContent: string
+  /** The sealed payload: binary from its own key, or the text form inside records written by earlier versions. */
+  sealedContent: string | Buffer
   sealedMessages?: string
   eventIds: string[]
   /** Markers of deliveries given up on (deliveryFailed_<event>_<authority>), so each is recorded once. */
@@ -57,8 +58,9 @@ export interface NewRequest {
   submittedAt: number
   ackDue?: number
   respDue: number
-  sealedContent: string
-  bodyHash: string
+  sealedContent: Buffer
+  /** SHA-256 of the canonical body. */
+  bodyHash: Buffer
 }
 
 export type SubmitOutcome =
@@ -128,7 +130,7 @@ function optionalNumber (raw: string | undefined): number | undefined {
   return raw === undefined || raw === '' ? undefined : Number(raw)
 }
 
-function parseStored (id: string, hash: Record<string, string>): StoredRequest {
+function parseStored (id: string, hash: Record<string, string>, payload: Buffer | null): StoredRequest {
   const meta = JSON.parse(hash.meta) as Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
   return {
     id,
@@ -152,20 +154,60 @@ function parseStored (id: string, hash: Record<string, string>): StoredRequest {
     respRemindedFor: optionalNumber(hash.respRemindedFor),
     recipientReference: hash.recipientReference || undefined,
     estimatedAnswerDate: hash.estimatedAnswerDate || undefined,
-    sealedContent: hash.content,
+    sealedContent: payload ?? hash.content,
     sealedMessages: hash.messages || undefined,
     eventIds: hash.events ? hash.events.split(',') : [],
     deliveryFailures: Object.keys(hash).filter((field) => field.startsWith('deliveryFailed_'))
   }
 }
 
+/**
+ * The audit chain's head as this connection expects it once its submissions in
+ * flight are applied. Submissions pass the link computed here for that head
+ * (see appendAudit): the script takes it only if the head is exactly the one
+ * expected, and computes the link itself otherwise (another writer came in
+ * between, a submission was a replay). After such a miss, new submissions wait
+ * until those in flight have answered, and start again from the head the last
+ * answer reports.
+ */
+class ChainHead {
+  #head: { seq: number, raw: Buffer } | undefined
+  #inFlight = 0
+  #waiting: Array<() => void> = []
+
+  /** The link to send for an event with this digest, or undefined while the head is unknown. */
+  async next (digest: Buffer): Promise<{ seq: number, prev: Buffer, raw: Buffer } | undefined> {
+    while (this.#head === undefined && this.#inFlight > 0) await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    this.#inFlight++
+    const head = this.#head
+    if (head === undefined) return undefined
+    const link = { seq: head.seq + 1, prev: head.raw, raw: linkHash(head.raw, digest, head.seq + 1) }
+    this.#head = { seq: link.seq, raw: link.raw }
+    return link
+  }
+
+  /** An answer: the head after it (undefined if unknown) and whether it is the one the link expected. */
+  settle (link: { seq: number, raw: Buffer } | undefined, after: { seq: number, hash: string } | undefined): void {
+    this.#inFlight--
+    if (after === undefined || link === undefined || after.seq !== link.seq || after.hash !== link.raw.toString('hex')) this.#head = undefined
+    if (this.#inFlight === 0 && after !== undefined) this.#head ??= { seq: after.seq, raw: Buffer.from(after.hash === '' ? '0'.repeat(64) : after.hash, 'hex') }
+    if (this.#head !== undefined || this.#inFlight === 0) for (const resolve of this.#waiting.splice(0)) resolve()
+  }
+
+  /** Another append of this connection's (a committed change): the head is no longer known. */
+  forget (): void {
+    this.#head = undefined
+  }
+}
+
 /** The request records, their indexes and the audit stream, over one Redis connection. */
 export class RequestStore {
   readonly keys: Keys
+  readonly #chain = new ChainHead()
 
   constructor (readonly redis: Redis, prefix?: string) {
     this.keys = createKeys(prefix)
-    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 8, lua: submitRequestLua })
+    redis.defineCommand('rogSubmitRequest', { numberOfKeys: 9, lua: submitRequestLua })
     redis.defineCommand('rogCommitChange', { numberOfKeys: 8, lua: commitChangeLua })
     redis.defineCommand('rogClaimDueDeadlines', { numberOfKeys: 1, lua: claimDueDeadlinesLua })
     redis.defineCommand('rogRescheduleDeadline', { numberOfKeys: 2, lua: rescheduleDeadlineLua })
@@ -174,6 +216,8 @@ export class RequestStore {
 
   async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }, aggregates?: AggregateDelta, nextDeadlineAt?: number): Promise<SubmitOutcome> {
     const { body, digest } = encodeAuditEvent(event)
+    // base64url: 21 bytes shorter than hex, and the record fits a smaller allocation.
+    const bodyHash = request.bodyHash.toString('base64url')
     const meta = JSON.stringify({
       senderReference: request.senderReference,
       priority: request.priority,
@@ -183,49 +227,60 @@ export class RequestStore {
       language: request.language
     })
     const k = this.keys
-    const result = await this.redis.rogSubmitRequest(
-      k.request(request.id),
-      k.senderReferences(request.sender),
-      k.idempotency(request.sender, idempotency.key ?? ''),
-      k.box('inbox', request.recipient),
-      k.box('outbox', request.sender),
-      k.auditStream,
-      k.auditTip,
-      k.deadlines,
-      request.id, request.senderReference, request.bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
-      boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, nextDeadlineAt ?? '',
-      'type', request.type, 'sender', request.sender, 'recipient', request.recipient,
-      'status', 'submitted', 'version', 1, 'meta', meta,
-      'submittedAt', request.submittedAt, 'ackDue', request.ackDue ?? '',
-      'respDue', request.respDue, 'respDueOriginal', request.respDue,
-      'ackOverdue', 0, 'respOverdue', 0,
-      'content', request.sealedContent, 'bodyHash', request.bodyHash
-    )
+    const link = await this.#chain.next(digest)
+    let result: string[]
+    try {
+      result = await this.redis.rogSubmitRequest(
+        k.request(request.id),
+        k.payload(request.id),
+        k.senderReferences(request.sender),
+        k.idempotency(request.sender, idempotency.key ?? ''),
+        k.box('inbox', request.recipient),
+        k.box('outbox', request.sender),
+        k.auditStream,
+        k.auditTip,
+        k.deadlines,
+        request.id, request.senderReference, bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
+        boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
+        link === undefined ? '' : link.seq, link?.prev ?? '', link?.raw.toString('hex') ?? '', link?.raw ?? '',
+        // The record's fields (ackOverdue and respOverdue are absent until set: absent reads as not overdue).
+        request.type, request.sender, request.recipient, meta, request.submittedAt, request.ackDue ?? '', request.respDue,
+        nextDeadlineAt ?? ''
+      )
+    } catch (error) {
+      this.#chain.settle(link, undefined)
+      throw error
+    }
+    this.#chain.settle(result[0] === 'created' ? link : undefined, { seq: Number(result[2]), hash: result[3] })
     return { outcome: result[0], id: result[1] } as SubmitOutcome
   }
 
   async get (id: string): Promise<StoredRequest | undefined> {
-    const hash = await this.redis.hgetall(this.keys.request(id))
-    if (hash.status === undefined) return undefined
-    return parseStored(id, hash)
+    const [found] = await this.getMany([id])
+    return found
   }
 
+  /** Records with their payloads, in one round trip (a payload never changes once written). */
   async getMany (ids: string[]): Promise<StoredRequest[]> {
     if (ids.length === 0) return []
     const pipeline = this.redis.pipeline()
-    for (const id of ids) pipeline.hgetall(this.keys.request(id))
+    for (const id of ids) pipeline.hgetall(this.keys.request(id)).getBuffer(this.keys.payload(id))
     const results = (await pipeline.exec()) ?? []
     const found: StoredRequest[] = []
-    results.forEach(([err, hash], index) => {
-      if (err) throw err
+    for (let index = 0; index < ids.length; index++) {
+      const [hashErr, hash] = results[2 * index]
+      const [payloadErr, payload] = results[2 * index + 1]
+      if (hashErr) throw hashErr
+      if (payloadErr) throw payloadErr
       const fields = hash as Record<string, string>
-      if (fields.status !== undefined) found.push(parseStored(ids[index], fields))
-    })
+      if (fields.status !== undefined) found.push(parseStored(ids[index], fields, payload as Buffer | null))
+    }
     return found
   }
 
   async commit (request: Pick<StoredRequest, 'id' | 'sender' | 'recipient'>, change: Change): Promise<CommitOutcome> {
     const k = this.keys
+    if (change.events.length > 0) this.#chain.forget()
     const args: Array<string | number | Buffer> = [
       change.expectedVersion ?? '',
       change.box.action,

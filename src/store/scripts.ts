@@ -71,6 +71,12 @@ end
  * with hash(0) = 32 zero bytes. The body's digest is computed by the caller (the
  * body is canonical JSON, hashed natively) and passed as 16 raw bytes; the
  * previous hash is not repeated in the entry: it is the previous entry's.
+ *
+ * The caller may also pass the link it computed (natively) for the chain head
+ * it expects: `expectedSeq`, `expectedPrev` (32 raw bytes) and the link as hex
+ * and raw. It is used only if the head is exactly that one, which makes it the
+ * very value computed here; otherwise the link is computed here (~90 µs).
+ * Returns the stream id, the entry's seq and its hash (hex).
  */
 const appendAuditLua = `
 local function seqBytes(n)
@@ -78,14 +84,19 @@ local function seqBytes(n)
   for k = 6, 0, -1 do out[#out + 1] = string.char(math.floor(n / 256 ^ k) % 256) end
   return table.concat(out)
 end
-local function appendAudit(streamKey, tipKey, body, digest)
+local function appendAudit(streamKey, tipKey, body, digest, expectedSeq, expectedPrev, givenHash, givenRaw)
   local tip = redis.call('HMGET', tipKey, 'seq', 'raw')
   local seq = tonumber(tip[1] or '0') + 1
   local prev = tip[2] or string.rep('\\0', 32)
-  local hash, raw = sha256(prev .. digest .. seqBytes(seq))
+  local hash, raw
+  if expectedSeq ~= nil and tonumber(expectedSeq) == seq and expectedPrev == prev and #givenRaw == 32 and #givenHash == 64 then
+    hash, raw = givenHash, givenRaw
+  else
+    hash, raw = sha256(prev .. digest .. seqBytes(seq))
+  end
   local sid = redis.call('XADD', streamKey, '*', 'seq', seq, 'hash', hash, 'body', body)
   redis.call('HSET', tipKey, 'seq', seq, 'hash', hash, 'raw', raw)
-  return sid
+  return sid, seq, hash
 end
 `
 
@@ -165,46 +176,66 @@ end
 `
 
 /**
- * Stores a new request with its sender-reference claim, idempotency key,
- * inbox/outbox entries and its request.submitted event.
- * KEYS: request, senderRefs, idempotency, inbox, outbox, auditStream, auditTip, deadlines
- * ARGV: id, senderReference, bodyHash, idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
- *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, nextDeadlineAt ('' = none),
- *       field1, value1, ...
- * Returns {'created', id, streamId} | {'replay', id} | {'idempotency_conflict', id} | {'reference_conflict', id}
+ * Stores a new request (its record hash and, beside it, its sealed payload)
+ * with its sender-reference claim, idempotency key, inbox/outbox entries and its
+ * request.submitted event. A claim (sender reference, idempotency key) holds
+ * the id of the request that made it; its body hash is the record's. Records
+ * and claims written by earlier versions (hex body hashes, claims holding
+ * 'bodyHash|id') are still read: hence the hash in both forms.
+ * KEYS: request, payload, senderRefs, idempotency, inbox, outbox, auditStream, auditTip, deadlines
+ * ARGV: id, senderReference, bodyHash (base64url), idempotencyTtlSeconds, hasIdempotencyKey ('1'|'0'),
+ *       boxScore, auditBody, auditDigest, aggregateDeltaJson, keyPrefix, sealedPayload, bodyHash (hex),
+ *       expectedSeq ('' = none), expectedPrev, linkHex, linkRaw (see appendAudit),
+ *       type, sender, recipient, meta, submittedAt, ackDue ('' = none), respDue
+ *       (the record's fields, named here rather than sent with each submission),
+ *       nextDeadlineAt ('' = none)
+ * Returns {outcome, id, chain head seq, chain head hash} with outcome 'created' (then also the
+ * stream id), 'replay', 'idempotency_conflict' or 'reference_conflict'.
  */
 export const submitRequestLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
-local id, ref, bodyHash, ttl, hasKey, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local claim = bodyHash .. '|' .. id
+local id, ref, bodyHash, ttl, hasKey, score, prefix, bodyHashHex = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[10], ARGV[12]
+-- The id a claim names, and whether that request's body is this one.
+local function claimOf(value)
+  local oldHash, oldId = string.match(value, '^([^|]*)|(.*)$')
+  if oldId then return oldId, oldHash == bodyHashHex end
+  local hash = redis.call('HGET', prefix .. 'req:' .. value, 'bodyHash')
+  return value, hash == bodyHash or hash == bodyHashHex
+end
+local function answer(outcome, claimId)
+  local tip = redis.call('HMGET', KEYS[8], 'seq', 'hash')
+  return { outcome, claimId, tip[1] or '0', tip[2] or '' }
+end
 if hasKey == '1' then
-  local previous = redis.call('GET', KEYS[3])
+  local previous = redis.call('GET', KEYS[4])
   if previous then
-    local previousHash, previousId = string.match(previous, '^([^|]*)|(.*)$')
-    if previousHash == bodyHash then return { 'replay', previousId } end
-    return { 'idempotency_conflict', previousId }
+    local previousId, same = claimOf(previous)
+    if same then return answer('replay', previousId) end
+    return answer('idempotency_conflict', previousId)
   end
 end
-local claimed = redis.call('HGET', KEYS[2], ref)
+local claimed = redis.call('HGET', KEYS[3], ref)
 if claimed then
-  local claimedHash, claimedId = string.match(claimed, '^([^|]*)|(.*)$')
-  if claimedHash == bodyHash then
-    if hasKey == '1' then redis.call('SET', KEYS[3], claimed, 'EX', ttl) end
-    return { 'replay', claimedId }
+  local claimedId, same = claimOf(claimed)
+  if same then
+    if hasKey == '1' then redis.call('SET', KEYS[4], claimedId, 'EX', ttl) end
+    return answer('replay', claimedId)
   end
-  return { 'reference_conflict', claimedId }
+  return answer('reference_conflict', claimedId)
 end
-local fields = {}
-for i = 12, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('HSET', KEYS[2], ref, claim)
-if hasKey == '1' then redis.call('SET', KEYS[3], claim, 'EX', ttl) end
-redis.call('ZADD', KEYS[4], score, id)
+local expectedSeq = ARGV[13]
+if expectedSeq == '' then expectedSeq = nil end
+local sid, seq, hash = appendAudit(KEYS[7], KEYS[8], ARGV[7], ARGV[8], expectedSeq, ARGV[14], ARGV[15], ARGV[16])
+redis.call('HSET', KEYS[1], 'events', sid, 'type', ARGV[17], 'sender', ARGV[18], 'recipient', ARGV[19],
+  'status', 'submitted', 'version', 1, 'meta', ARGV[20], 'submittedAt', ARGV[21], 'ackDue', ARGV[22],
+  'respDue', ARGV[23], 'respDueOriginal', ARGV[23], 'bodyHash', bodyHash)
+redis.call('SET', KEYS[2], ARGV[11])
+redis.call('HSET', KEYS[3], ref, id)
+if hasKey == '1' then redis.call('SET', KEYS[4], id, 'EX', ttl) end
 redis.call('ZADD', KEYS[5], score, id)
-if ARGV[11] ~= '' then redis.call('ZADD', KEYS[8], ARGV[11], id) end
-local sid = appendAudit(KEYS[6], KEYS[7], ARGV[7], ARGV[8])
-redis.call('HSET', KEYS[1], 'events', sid)
-applyAggregates(ARGV[10], ARGV[9])
-return { 'created', id, sid }
+redis.call('ZADD', KEYS[6], score, id)
+if ARGV[24] ~= '' then redis.call('ZADD', KEYS[9], ARGV[24], id) end
+applyAggregates(prefix, ARGV[9])
+return { 'created', id, tostring(seq), hash, sid }
 `
 
 /**
@@ -229,7 +260,7 @@ local listed = current[3] or ''
 local streamIds = {}
 local i = 8
 for _ = 1, eventCount do
-  local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1])
+  local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], nil, '', '', '')
   if ARGV[i + 2] == '1' then
     if listed == '' then listed = sid else listed = listed .. ',' .. sid end
   end

@@ -92,6 +92,31 @@ t.test('ES256 tokens verified with the authority\'s registered key', async (t) =
     t.equal((await outbox(server, `Bearer ${token}`)).statusCode, 200)
   })
 
+  t.test('a cached verification ends with the token: refused once it has expired', async (t) => {
+    const exp = nowSeconds() + 2
+    const token = es256(claims({ exp }))
+    t.equal((await outbox(server, `Bearer ${token}`)).statusCode, 200, 'valid')
+    t.equal((await outbox(server, `Bearer ${token}`)).statusCode, 200, 'valid again (from the cache)')
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50))
+    const res = await outbox(server, `Bearer ${token}`)
+    expect401(t, res, 'expired while cached')
+    t.equal(res.json().detail, 'The token has expired.')
+  })
+
+  t.test('a cached token does not vouch for another signature over the same claims', async (t) => {
+    const token = es256(claims())
+    t.equal((await outbox(server, `Bearer ${token}`)).statusCode, 200)
+    const [header, payload] = token.split('.')
+    expect401(t, await outbox(server, `Bearer ${header}.${payload}.${signWith(other.privatePem, 'k1')(claims()).split('.')[2]}`), 'same claims, another key\'s signature')
+  })
+
+  t.test('a key taken out of the config: a gateway started without it refuses tokens the old one had cached', async (t) => {
+    const token = es256(claims())
+    t.equal((await outbox(server, `Bearer ${token}`)).statusCode, 200, 'cached by the gateway that has the key')
+    const { app: restarted } = await buildApp(t, { config: configWithKey(other.publicJwk), redis })
+    expect401(t, await outbox(restarted, `Bearer ${token}`), 'the key is no longer registered')
+  })
+
   const refusals: Array<[string, () => string]> = [
     ['TR-MOJ\'s key, but the token claims DE-BFJ', () => es256(claims({ authority: 'DE-BFJ' }))],
     ['TR-MOJ\'s key, but the token claims an unregistered authority', () => es256(claims({ authority: 'XX-NOWHERE' }))],

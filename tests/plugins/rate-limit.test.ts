@@ -218,6 +218,50 @@ t.test('the counters are in Redis: two API processes share them', async (t) => {
   expect429(t, await get(two, nl, '/v1/requests?box=inbox'), 4)
 })
 
+t.test('limits of 100 or more are taken from Redis in leases of 1%: one round trip per lease, never more than the limit', async (t) => {
+  const redis = await startRedis(t)
+  const counters = new Redis(redis.url, { db: 1, lazyConnect: true })
+  t.teardown(() => counters.disconnect())
+  await counters.connect()
+  const nl = token('NL-AIRS')
+
+  t.test('one process: the counter moves a lease at a time', async (t) => {
+    const server = await gateway(t, redis, withLimit('NL-AIRS', 10_000))
+    for (let i = 1; i <= 150; i++) {
+      const res = await get(server, nl, '/v1/requests?box=inbox')
+      if (res.statusCode !== 200 || res.headers['x-ratelimit-remaining'] !== String(10_000 - i)) {
+        t.fail(`request ${i}: ${res.statusCode}, remaining ${String(res.headers['x-ratelimit-remaining'])}`)
+        return
+      }
+    }
+    t.equal(await counters.get('rog:rl:authority:NL-AIRS'), '200', '150 requests took two leases of 100')
+    await counters.del('rog:rl:authority:NL-AIRS')
+  })
+
+  t.test('three processes share the limit: none is exceeded, and every number is used once all are busy', async (t) => {
+    const limit = 300
+    const config = withLimit('NL-AIRS', limit)
+    const servers = [await gateway(t, redis, config), await gateway(t, redis, config), await gateway(t, redis, config)]
+    let accepted = 0
+    for (let i = 0; i < 2 * limit; i++) {
+      const res = await get(servers[i % 3], nl, '/v1/requests?box=inbox')
+      if (res.statusCode === 200) accepted++
+      else if (res.statusCode !== 429) t.fail(`unexpected ${res.statusCode}`)
+    }
+    t.equal(accepted, limit, `exactly ${limit} accepted`)
+  })
+
+  t.test('a lease ends with its window', async (t) => {
+    await counters.del('rog:rl:authority:NL-AIRS')
+    const server = await gateway(t, redis, withLimit('NL-AIRS', 300, 1))
+    t.equal((await get(server, nl, '/v1/requests?box=inbox')).headers['x-ratelimit-remaining'], '299')
+    t.equal((await get(server, nl, '/v1/requests?box=inbox')).headers['x-ratelimit-remaining'], '298', 'from the lease')
+    await sleep(1100)
+    t.equal(await counters.exists('rog:rl:authority:NL-AIRS'), 0, 'the window has ended in Redis')
+    t.equal((await get(server, nl, '/v1/requests?box=inbox')).headers['x-ratelimit-remaining'], '299', 'a new window, a new lease: the old one\'s last number is not used')
+  })
+})
+
 t.test('the config block is validated', async (t) => {
   const { parseGatewayConfig } = await import('../../src/config/gateway-config.js')
   const config = demoConfig() as unknown as { authorities: Array<Record<string, unknown>> }

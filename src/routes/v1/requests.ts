@@ -68,7 +68,12 @@ export default async function requestRoutes (fastify: FastifyInstance): Promise<
       reply.header('idempotent-replayed', 'true')
       return reply.code(201).send(toView(result.request, fastify.requests.openContent(result.request)))
     }
-    return reply.code(201).send(toView(result.request, result.content))
+    // The content is spliced in as the canonical JSON the service made for the
+    // body's hash, rather than serialized a second time.
+    const serialize = reply.getSerializationFunction('201')
+    if (serialize === undefined) return reply.code(201).send(toView(result.request, result.content))
+    const view = serialize(toView(result.request) as unknown as Record<string, unknown>)
+    return reply.code(201).type('application/json; charset=utf-8').send(`${view.slice(0, -1)},"content":${result.contentJson}}`)
   })
 
   fastify.get<{ Params: { id: string } }>('/v1/requests/:id', {
