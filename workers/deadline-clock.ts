@@ -99,7 +99,7 @@ export class DeadlineClock {
   async #read (ids: string[]): Promise<StoredRequest[]> {
     if (ids.length === 0) return []
     try {
-      return await this.store.getMany(ids)
+      return await this.store.getMany(ids, { payload: false })
     } catch (err) {
       this.log.warn({ err }, 'deadline: reading a claimed batch failed; each request is read on its own')
       return []

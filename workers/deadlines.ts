@@ -59,7 +59,7 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
         ? { event: 'request.acknowledgement_overdue', fields: { ackOverdue: 1 }, data: { dueAt } }
         : undefined, loaded)
     }
-    const request = loaded ?? await service.store.get(deadline.requestId)
+    const request = loaded ?? await service.store.get(deadline.requestId, { payload: false })
     if (request === undefined || !stillPending(request, deadline)) return undefined
     if (directoryOf(config).agreementById(request.agreementId)?.onSilence === 'deemed_accepted') {
       return await service.transition(request.id, 'gateway', { kind: 'deem_accepted' }, {
@@ -81,7 +81,7 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
 
   async function fireDue (requestId: string, now: number, loaded?: StoredRequest): Promise<DeadlineKind[]> {
     const recorded: DeadlineKind[] = []
-    let request = loaded ?? await service.store.get(requestId)
+    let request = loaded ?? await service.store.get(requestId, { payload: false })
     // True while `request` is what our own commit left: that commit already set the entry.
     let ownCommit = false
     for (let round = 0; round < maxRoundsPerRequest; round++) {
@@ -93,7 +93,7 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
       const due = pendingDeadlines(request, fraction, now).filter((deadline) => deadline.fireAt <= now)
       if (due.length === 0) {
         if (ownCommit || await service.store.rescheduleDeadline(requestId, request.version, nextDeadlineAt(request, fraction))) return recorded
-        request = await service.store.get(requestId)
+        request = await service.store.get(requestId, { payload: false })
         continue
       }
       const next = await fire(due[0], request)
@@ -102,7 +102,7 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
         request = next
         ownCommit = true
       } else {
-        request = await service.store.get(requestId)
+        request = await service.store.get(requestId, { payload: false })
         ownCommit = false
       }
     }

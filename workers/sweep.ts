@@ -22,7 +22,7 @@ export async function sweepDeadlines (store: RequestStore, config: GatewayConfig
       requests += ids.length
       // Only the requests without an entry are read: a sweep of a million open requests stays a few hundred round trips.
       const scores = await store.redis.zmscore(store.keys.deadlines, ...ids)
-      const open = await store.getMany(ids.filter((_, index) => scores[index] === null))
+      const open = await store.getMany(ids.filter((_, index) => scores[index] === null), { payload: false })
       const written = await Promise.all(open.map(async (request) => {
         const next = nextDeadlineAt(request, directory.agreementById(request.agreementId)?.reminderAtFraction)
         return next !== undefined && await store.rescheduleDeadline(request.id, request.version, next, true)

@@ -147,6 +147,7 @@ export class RequestService {
   }
 
   openContent (request: StoredRequest): unknown {
+    if (request.sealedContent === undefined) throw new Error(`request ${request.id} was read without its payload`)
     return JSON.parse(this.cipher.open(request.id, request.sealedContent))
   }
 
@@ -159,10 +160,12 @@ export class RequestService {
     const at = this.now()
     const disclosure = auditEvent(request, 'request.disclosed', actorOf(principal), at, { to: principal.authority })
     if (sideOf(principal, request) === 'recipient' && request.status === 'submitted') {
+      // The payload never changes: the one already read goes with the record as it now stands.
       const delivered = await this.transition(request.id, principal, { kind: 'retrieve' }, { extraEvents: [disclosure] })
-      if (delivered !== undefined) return delivered
+      if (delivered !== undefined) return { ...delivered, sealedContent: loaded.sealedContent }
       // Another fetch delivered it in between: answer with the record as it now stands.
-      request = await this.store.get(request.id) ?? request
+      const current = await this.store.get(request.id, { payload: false })
+      if (current !== undefined) request = { ...current, sealedContent: loaded.sealedContent }
     }
     const outcome = await this.store.commit(request, { events: [{ event: disclosure, listed: false }], box: { action: 'keep' } })
     if (outcome.outcome === 'missing') throw problem(404, 'No such request.')
@@ -268,7 +271,7 @@ export class RequestService {
   async record (id: string, build: (request: StoredRequest, at: number) => { event: EventType, fields: Record<string, string | number>, data?: AuditEvent['data'] } | undefined, loaded?: StoredRequest): Promise<StoredRequest | undefined> {
     for (let attempt = 0; attempt < maxCommitAttempts; attempt++) {
       // A record the caller just read saves a round trip; a stale one only costs a retry.
-      const request = attempt === 0 && loaded !== undefined ? loaded : await this.store.get(id)
+      const request = attempt === 0 && loaded !== undefined ? loaded : await this.store.get(id, { payload: false })
       if (request === undefined) return undefined
       const at = this.now()
       const fact = build(request, at)
@@ -296,7 +299,7 @@ export class RequestService {
    */
   async transition (id: string, who: Principal | 'gateway', action: Action, options: TransitionOptions = {}): Promise<StoredRequest | undefined> {
     for (let attempt = 0; attempt < maxCommitAttempts; attempt++) {
-      const request = await this.store.get(id)
+      const request = await this.store.get(id, { payload: false })
       const side = request === undefined ? undefined : who === 'gateway' ? 'gateway' : sideOf(who, request)
       if (request === undefined || side === undefined) throw problem(404, `No request ${id}.`)
       const decision = decide(request.status, side, action, { partiallyAnswered: request.respondedAt !== undefined })

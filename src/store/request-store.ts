@@ -36,8 +36,11 @@ export interface StoredRequest {
   respRemindedFor?: number
   recipientReference?: string
   estimatedAnswerDate?: string
-  /** The sealed payload: binary from its own key, or the text form inside records written by earlier versions. */
-  sealedContent: string | Buffer
+  /**
+   * The sealed payload: binary from its own key, or the text form inside records
+   * written by earlier versions. Absent when the record was read without it.
+   */
+  sealedContent?: string | Buffer
   sealedMessages?: string
   eventIds: string[]
   /** Markers of deliveries given up on (deliveryFailed_<event>_<authority>), so each is recorded once. */
@@ -85,6 +88,11 @@ export type CommitOutcome =
   | { outcome: 'missing' }
   | { outcome: 'stale', version: number, status: RequestStatus }
 
+export interface ReadOptions {
+  /** Read the sealed payload too (default true). */
+  payload?: boolean
+}
+
 export interface ListQuery {
   box: 'inbox' | 'outbox'
   authority: string
@@ -130,7 +138,7 @@ function optionalNumber (raw: string | undefined): number | undefined {
   return raw === undefined || raw === '' ? undefined : Number(raw)
 }
 
-function parseStored (id: string, hash: Record<string, string>, payload: Buffer | null): StoredRequest {
+function parseStored (id: string, hash: Record<string, string>, payload: Buffer | null, withPayload: boolean): StoredRequest {
   const meta = JSON.parse(hash.meta) as Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
   return {
     id,
@@ -154,7 +162,7 @@ function parseStored (id: string, hash: Record<string, string>, payload: Buffer 
     respRemindedFor: optionalNumber(hash.respRemindedFor),
     recipientReference: hash.recipientReference || undefined,
     estimatedAnswerDate: hash.estimatedAnswerDate || undefined,
-    sealedContent: payload ?? hash.content,
+    sealedContent: withPayload ? payload ?? hash.content : undefined,
     sealedMessages: hash.messages || undefined,
     eventIds: hash.events ? hash.events.split(',') : [],
     deliveryFailures: Object.keys(hash).filter((field) => field.startsWith('deliveryFailed_'))
@@ -255,25 +263,36 @@ export class RequestStore {
     return { outcome: result[0], id: result[1] } as SubmitOutcome
   }
 
-  async get (id: string): Promise<StoredRequest | undefined> {
-    const [found] = await this.getMany([id])
+  async get (id: string, options: ReadOptions = {}): Promise<StoredRequest | undefined> {
+    const [found] = await this.getMany([id], options)
     return found
   }
 
-  /** Records with their payloads, in one round trip (a payload never changes once written). */
-  async getMany (ids: string[]): Promise<StoredRequest[]> {
+  /**
+   * Records, with their payloads unless `payload: false` (lists, lifecycle steps
+   * and deadlines never open them), in one round trip.
+   */
+  async getMany (ids: string[], { payload = true }: ReadOptions = {}): Promise<StoredRequest[]> {
     if (ids.length === 0) return []
     const pipeline = this.redis.pipeline()
-    for (const id of ids) pipeline.hgetall(this.keys.request(id)).getBuffer(this.keys.payload(id))
+    for (const id of ids) {
+      pipeline.hgetall(this.keys.request(id))
+      if (payload) pipeline.getBuffer(this.keys.payload(id))
+    }
     const results = (await pipeline.exec()) ?? []
+    const stride = payload ? 2 : 1
     const found: StoredRequest[] = []
     for (let index = 0; index < ids.length; index++) {
-      const [hashErr, hash] = results[2 * index]
-      const [payloadErr, payload] = results[2 * index + 1]
+      const [hashErr, hash] = results[stride * index]
       if (hashErr) throw hashErr
-      if (payloadErr) throw payloadErr
+      let sealed: Buffer | null = null
+      if (payload) {
+        const [payloadErr, value] = results[stride * index + 1]
+        if (payloadErr) throw payloadErr
+        sealed = value as Buffer | null
+      }
       const fields = hash as Record<string, string>
-      if (fields.status !== undefined) found.push(parseStored(ids[index], fields, payload as Buffer | null))
+      if (fields.status !== undefined) found.push(parseStored(ids[index], fields, sealed, payload))
     }
     return found
   }
@@ -343,7 +362,7 @@ export class RequestStore {
       query.overdueOnly ? '1' : '0'
     )
     const [lastScore, lastId, exhausted, ...ids] = result
-    const items = await this.getMany(ids)
+    const items = await this.getMany(ids, { payload: false })
     return { items, next: exhausted === '1' ? undefined : { score: lastScore, id: lastId } }
   }
 
