@@ -299,7 +299,11 @@ export class RequestStore {
 
   async commit (request: Pick<StoredRequest, 'id' | 'sender' | 'recipient'>, change: Change): Promise<CommitOutcome> {
     const k = this.keys
-    if (change.events.length > 0) this.#chain.forget()
+    const encoded = change.events.map(({ event, listed }) => ({ ...encodeAuditEvent(event), listed }))
+    // A single event carries the link for the head this connection expects (as submissions do);
+    // the head after several is not known here.
+    const link = encoded.length === 1 ? await this.#chain.next(encoded[0].digest) : undefined
+    if (encoded.length > 1) this.#chain.forget()
     const args: Array<string | number | Buffer> = [
       change.expectedVersion ?? '',
       change.box.action,
@@ -307,23 +311,30 @@ export class RequestStore {
       change.aggregates === undefined ? '' : JSON.stringify(change.aggregates),
       k.prefix,
       change.nextDeadlineAt === undefined ? '' : change.nextDeadlineAt === null ? '-' : change.nextDeadlineAt,
-      change.events.length
+      change.events.length,
+      link === undefined ? '' : link.seq, link?.prev ?? '', link?.raw.toString('hex') ?? '', link?.raw ?? ''
     ]
-    for (const { event, listed } of change.events) {
-      const { body, digest } = encodeAuditEvent(event)
-      args.push(body, digest, listed ? '1' : '0')
-    }
+    for (const { body, digest, listed } of encoded) args.push(body, digest, listed ? '1' : '0')
     for (const [field, value] of Object.entries(change.fields ?? {})) args.push(field, value)
-    const result = await this.redis.rogCommitChange(
-      k.request(request.id),
-      k.box('inbox', request.recipient), k.box('outbox', request.sender),
-      k.box('inbox', request.recipient, true), k.box('outbox', request.sender, true),
-      k.auditStream, k.auditTip, k.deadlines,
-      ...args
-    )
-    if (result[0] === 'missing') return { outcome: 'missing' }
-    if (result[0] === 'stale') return { outcome: 'stale', version: Number(result[1]), status: result[2] as RequestStatus }
-    return { outcome: 'ok', version: Number(result[1]), streamIds: result.slice(2) }
+    let result: string[]
+    try {
+      result = await this.redis.rogCommitChange(
+        k.request(request.id),
+        k.box('inbox', request.recipient), k.box('outbox', request.sender),
+        k.box('inbox', request.recipient, true), k.box('outbox', request.sender, true),
+        k.auditStream, k.auditTip, k.deadlines,
+        ...args
+      )
+    } catch (error) {
+      if (encoded.length === 1) this.#chain.settle(link, undefined)
+      throw error
+    }
+    const outcome = result[0]
+    const headAt = outcome === 'missing' ? 1 : outcome === 'stale' ? 3 : 2
+    if (encoded.length === 1) this.#chain.settle(outcome === 'ok' ? link : undefined, { seq: Number(result[headAt]), hash: result[headAt + 1] })
+    if (outcome === 'missing') return { outcome: 'missing' }
+    if (outcome === 'stale') return { outcome: 'stale', version: Number(result[1]), status: result[2] as RequestStatus }
+    return { outcome: 'ok', version: Number(result[1]), streamIds: result.slice(4) }
   }
 
   /** Requests whose next deadline is at or before `now`, leased to the caller until `leaseUntil`. */

@@ -244,23 +244,43 @@ return { 'created', id, tostring(seq), hash, sid }
  * KEYS: request, inbox, outbox, inboxClosed, outboxClosed, auditStream, auditTip, deadlines
  * ARGV: expectedVersion ('' = no check, used for pure disclosure records),
  *       boxAction ('keep' | 'rescore' | 'close'), boxScore, aggregateDeltaJson ('' = none), keyPrefix,
- *       nextDeadlineAt ('' = leave as is, '-' = none left, else ms), eventCount, then per event: body, digest, listed ('1' = part of the request's history),
+ *       nextDeadlineAt ('' = leave as is, '-' = none left, else ms), eventCount,
+ *       expectedSeq ('' = none), expectedPrev, linkHex, linkRaw (the first event's link, see appendAudit),
+ *       then per event: body, digest, listed ('1' = part of the request's history),
  *       then field, value pairs to set.
- * Returns {'ok', version, streamIds...} | {'missing'} | {'stale', version, status}
+ * Returns {'ok', version, chain head seq, chain head hash, streamIds...} | {'missing', seq, hash}
+ *       | {'stale', version, status, seq, hash}
  */
 export const commitChangeLua = sha256Lua + appendAuditLua + applyAggregatesLua + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return { 'missing' } end
+local function head()
+  local tip = redis.call('HMGET', KEYS[7], 'seq', 'hash')
+  return tip[1] or '0', tip[2] or ''
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local seq, hash = head()
+  return { 'missing', seq, hash }
+end
 local current = redis.call('HMGET', KEYS[1], 'version', 'status', 'events')
 local expected = ARGV[1]
-if expected ~= '' and expected ~= current[1] then return { 'stale', current[1], current[2] } end
+if expected ~= '' and expected ~= current[1] then
+  local seq, hash = head()
+  return { 'stale', current[1], current[2], seq, hash }
+end
 local action, score = ARGV[2], ARGV[3]
 local eventCount = tonumber(ARGV[7])
+local expectedSeq = ARGV[8]
+if expectedSeq == '' then expectedSeq = nil end
 local id = string.match(KEYS[1], '([^:]+)$')
 local listed = current[3] or ''
 local streamIds = {}
-local i = 8
-for _ = 1, eventCount do
-  local sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], nil, '', '', '')
+local i = 12
+for n = 1, eventCount do
+  local sid
+  if n == 1 then
+    sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], expectedSeq, ARGV[9], ARGV[10], ARGV[11])
+  else
+    sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], nil, '', '', '')
+  end
   if ARGV[i + 2] == '1' then
     if listed == '' then listed = sid else listed = listed .. ',' .. sid end
   end
@@ -291,7 +311,8 @@ elseif ARGV[6] ~= '' then
   redis.call('ZADD', KEYS[8], ARGV[6], id)
 end
 applyAggregates(ARGV[5], ARGV[4])
-local result = { 'ok', version }
+local seq, hash = head()
+local result = { 'ok', version, seq, hash }
 for _, sid in ipairs(streamIds) do result[#result + 1] = sid end
 return result
 `

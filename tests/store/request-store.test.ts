@@ -107,3 +107,32 @@ t.test('the audit chain stays intact when links are computed by the gateway: two
   t.match(verification, { ok: true }, 'the chain verifies')
   t.ok(verification.ok && verification.checked >= 320, `${verification.ok ? verification.checked : 0} entries checked`)
 })
+
+t.test('the audit chain stays intact when commits carry gateway-computed links: single- and multi-event commits on two connections at once', async (t) => {
+  const { redis } = await buildApp(t)
+  const connections = [await redisClient(t, redis.url), await redisClient(t, redis.url)]
+  const services = connections.map((db) => new RequestService(new RequestStore(db), cipher, demoConfig(), 86400))
+  const sender = { authority: 'TR-MOJ', roles: ['agency' as const], subject: 'clerk@tr-moj' }
+  const recipient = { authority: 'DE-BFJ', roles: ['agency' as const], subject: 'clerk@de-bfj' }
+  const ids: string[] = []
+  for (let i = 0; i < 60; i++) {
+    const b = example('mla-request', `COMMIT-CHAIN-${i}`)
+    b.urgency.requestedBy = '2099-12-31'
+    const result = await services[i % 2].submit(sender, b as never)
+    ids.push(result.request.id)
+  }
+  // Per request, from either connection at once: a recipient's fetch (a retrieval and a disclosure:
+  // two events), an acknowledgement (one), a reminder-like fact (one), a sender's fetch (one).
+  await Promise.all(ids.flatMap((id, i) => {
+    const [a, b] = i % 2 === 0 ? services : [...services].reverse()
+    return [
+      a.store.get(id).then(async (loaded) => await a.disclose(recipient, loaded!)),
+      b.acknowledge(recipient, id, {}).catch(() => undefined),
+      a.record(id, (request) => request.ackRemindedFor === undefined ? { event: 'request.acknowledgement_reminder', fields: { ackRemindedFor: request.ackDue ?? 0 } } : undefined),
+      b.store.get(id).then(async (loaded) => await b.disclose(sender, loaded!))
+    ]
+  }))
+  const verification = await new AuditLog(connections[0], keys).verify()
+  t.match(verification, { ok: true }, 'the chain verifies')
+  t.ok(verification.ok && verification.checked >= 60 * 5, `${verification.ok ? verification.checked : 0} entries checked`)
+})
