@@ -12,11 +12,10 @@
 // run as `node --import tsx bench/<name>.ts` and its figures are read back
 // from bench/results.json. A missing file is reported as "not available".
 //
-// Duration on the shared 2-core machine it was written on (load average 7–10
-// from other work): full run about 2 h — e2e 5 min, lists 50–60 min (writing
-// 1,000,000 requests at 300–400/s), deadlines 8 min, memory 9 min, and the
-// colleagues' intake (~3 min) and reports (its own 1,000,000-request seeding);
-// --quick 4–7 minutes (results in bench/results-quick.json).
+// Duration on the shared 2-core machine, quiet (2026-12-02): full run about
+// 40 min — intake ~2 min, e2e 3 min, lists 7 min (writing 1,000,000 requests
+// at ~3,400/s), reports ~22 min (its own 1,000,000-request seeding), deadlines
+// 3 min, memory 1 min; --quick about 3 minutes (results in bench/results-quick.json).
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
