@@ -101,22 +101,18 @@ class CountingStore extends RequestStore {
   readonly counts: CommitCounts = { commits: 0, notApplied: 0, errors: 0 }
 
   override async submit (...args: Parameters<RequestStore['submit']>): Promise<SubmitOutcome> {
-    this.counts.commits++
-    try {
-      const outcome = await super.submit(...args)
-      if (outcome.outcome !== 'created') this.counts.notApplied++
-      return outcome
-    } catch (error) {
-      this.counts.errors++
-      throw error
-    }
+    return await this.#counted(super.submit(...args), (outcome) => outcome.outcome === 'created')
   }
 
   override async commit (...args: Parameters<RequestStore['commit']>): Promise<CommitOutcome> {
+    return await this.#counted(super.commit(...args), (outcome) => outcome.outcome === 'ok')
+  }
+
+  async #counted<T> (pending: Promise<T>, applied: (outcome: T) => boolean): Promise<T> {
     this.counts.commits++
     try {
-      const outcome = await super.commit(...args)
-      if (outcome.outcome !== 'ok') this.counts.notApplied++
+      const outcome = await pending
+      if (!applied(outcome)) this.counts.notApplied++
       return outcome
     } catch (error) {
       this.counts.errors++

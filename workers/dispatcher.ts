@@ -2,7 +2,6 @@ import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { directoryOf } from '../src/config/gateway-config.js'
-import type { AuditEvent } from '../src/domain/events.js'
 import { audienceOf } from '../src/domain/notifications.js'
 import type { GatewayConfig } from '../src/domain/types.js'
 import { decodeStreamEntry, type RequestStore } from '../src/store/request-store.js'
@@ -138,14 +137,15 @@ export class Dispatcher {
 
   async #handle (id: string, fields: string[]): Promise<void> {
     const directory = directoryOf(this.config)
-    const event: AuditEvent = decodeStreamEntry(id, fields)
+    const event = decodeStreamEntry(id, fields)
     const queued: Parameters<Queue<DeliveryJob>['addBulk']>[0] = []
     await Promise.all(audienceOf(event.type).map(async (audience) => {
       const authority = event[audience]
       const webhook = directory.authority(authority)?.webhook
       if (webhook === undefined) return
       const scheduleMs = webhook.retryScheduleSeconds.map((seconds) => seconds * 1000)
-      const delivery: DeliveryJob = { eventId: id, authority, event: JSON.stringify(event), scheduleMs, timeoutMs: webhook.timeoutMs }
+      // The body as logged: the event itself, without the stream's own fields (seq, hash) or a second serialization.
+      const delivery: DeliveryJob = { eventId: id, authority, event: event.body, scheduleMs, timeoutMs: webhook.timeoutMs }
       let attemptsBefore = 0
       if ((scheduleMs[0] ?? 0) === 0) {
         const outcome = await this.deliver(delivery, 1)

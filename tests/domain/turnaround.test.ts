@@ -6,26 +6,14 @@ import t from 'tap'
 import fc from 'fast-check'
 import { aggregateDelta, bucketOf, bucketValueMs, histogramBuckets, overdueNow, type AggregateDelta, type TurnaroundFacts } from '../../src/domain/turnaround.js'
 import { blockDaysByLevel, epochDayOfIso } from '../../src/domain/time-blocks.js'
+import { submittedFacts } from '../helpers/turnaround.js'
 
 const DAY = 86_400_000
 const HOUR = 3_600_000
 const submittedAt = Date.parse('2026-10-14T22:30:00.000Z')
 
 /** A request as submitted: TR-MOJ → DE-BFJ, MLA, acknowledge within 10 days, answer within 90. */
-function submitted (overrides: Partial<TurnaroundFacts> = {}): TurnaroundFacts {
-  return {
-    type: 'mla',
-    sender: 'TR-MOJ',
-    recipient: 'DE-BFJ',
-    status: 'submitted',
-    submittedAt,
-    ackDue: submittedAt + 10 * DAY,
-    respDue: submittedAt + 90 * DAY,
-    ackOverdue: false,
-    respOverdue: false,
-    ...overrides
-  }
-}
+const submitted = (overrides: Partial<TurnaroundFacts> = {}): TurnaroundFacts => submittedFacts(submittedAt, overrides)
 
 const next = (before: TurnaroundFacts, change: Partial<TurnaroundFacts>): TurnaroundFacts => ({ ...before, ...change })
 

@@ -16,6 +16,7 @@ import { createKeys } from '../../src/store/keys.js'
 import { ReportStore } from '../../src/store/report-store.js'
 import { applyAggregatesLua } from '../../src/store/scripts.js'
 import { mulberry32 } from '../../src/services/seeder.js'
+import { submittedFacts } from '../helpers/turnaround.js'
 
 const DAY = 86_400_000
 const keys = createKeys('rt:')
@@ -44,22 +45,9 @@ async function apply (redis: Redis, states: TurnaroundFacts[]): Promise<void> {
   }
 }
 
-const submitted = (submittedAt: number, overrides: Partial<TurnaroundFacts> = {}): TurnaroundFacts => ({
-  type: 'mla',
-  sender: 'TR-MOJ',
-  recipient: 'DE-BFJ',
-  status: 'submitted',
-  submittedAt,
-  ackDue: submittedAt + 10 * DAY,
-  respDue: submittedAt + 90 * DAY,
-  ackOverdue: false,
-  respOverdue: false,
-  ...overrides
-})
-
 /** A request delivered after `deliverMs`. */
 const delivered = (submittedAt: number, deliverMs: number): TurnaroundFacts[] => {
-  const first = submitted(submittedAt)
+  const first = submittedFacts(submittedAt)
   return [first, { ...first, status: 'delivered', deliveredAt: submittedAt + deliverMs }]
 }
 
@@ -165,7 +153,7 @@ t.test('periods starting and ending mid-block at several levels: every figure fr
   interface Sample { combo: string, day: number, deliver?: number, acknowledge?: number, answer?: number, outcome?: 'executed' | 'refused', onTimeAck: boolean, onTimeAnswer: boolean }
   const samples: Sample[] = []
   const lifeOf = (submittedAt: number, sender: string, recipient: string, type: 'mla' | 'repatriation'): { states: TurnaroundFacts[], sample: Omit<Sample, 'combo' | 'day'> } => {
-    const first = submitted(submittedAt, { sender, recipient, type })
+    const first = submittedFacts(submittedAt, { sender, recipient, type })
     const states = [first]
     const sample: Omit<Sample, 'combo' | 'day'> = { onTimeAck: false, onTimeAnswer: false }
     if (random() < 0.1) return { states, sample }
