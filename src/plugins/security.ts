@@ -110,6 +110,7 @@ async function securityPlugin (fastify: FastifyInstance, opts: SecurityOptions):
   let closing = false
   fastify.addHook('preClose', async () => {
     closing = true
+    fastify.log.info('closing: requests arriving from now on are answered 503')
     if (fastify.server.listening) await new Promise((resolve) => setTimeout(resolve, opts.acceptDrainMs ?? 500))
   })
   // Whether a request is in flight is decided when it arrives (onRequest); the

@@ -92,7 +92,7 @@ t.test('SIGTERM: requests in flight are answered, the process exits 0 within its
       AUTH_DEV_SECRET: devSecret,
       DATA_DIR: dataDir,
       RUN_WORKERS: 'true',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
       GATEWAY_CONFIG: ''
     },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -133,7 +133,16 @@ t.test('SIGTERM: requests in flight are answered, the process exits 0 within its
 
   const signalledAt = Date.now()
   child.kill('SIGTERM')
-  // Late ones: sent after the signal.
+  // Late ones: sent once the server says it is closing. A request sent right
+  // after kill() may still reach it before the signal does, and be served.
+  const closingSaid = /closing: requests arriving from now on are answered 503/
+  while (!closingSaid.test(output)) {
+    if (child.exitCode !== null || Date.now() - signalledAt > boundMs) {
+      t.fail('the server never said it was closing', { output })
+      return
+    }
+    await sleep(5)
+  }
   const late = Array.from({ length: 5 }, () => post(port, token, body()))
   await sleep(150)
   late.push(...Array.from({ length: 5 }, () => post(port, token, body())))
