@@ -34,6 +34,7 @@ import { startBenchRedis, type BenchRedis } from './lib/redis.js'
 import { atMost, figure, isMain, runAsScript, type BenchResult } from './lib/results.js'
 import { cpuSeconds } from './lib/proc.js'
 import { median, round, sleep, summarize, type Summary } from './lib/stats.js'
+import { decodeStreamEntry } from '../src/store/request-store.js'
 import { startWorkers } from '../workers/runtime.js'
 import { dispatchGroup } from '../workers/dispatcher.js'
 
@@ -75,8 +76,7 @@ async function* auditEvents (redis: Redis, key: string, from: string): AsyncGene
     const entries = await redis.xrange(key, start, '+', 'COUNT', 2000) as Array<[string, string[]]>
     if (entries.length === 0) return
     for (const [id, fields] of entries) {
-      const body = fields[fields.indexOf('body') + 1]
-      yield { id, event: JSON.parse(body) }
+      yield { id, event: decodeStreamEntry(id, fields) as { type: string, at: string, requestId: string, data: { dueAt?: string } } }
     }
     start = `(${entries[entries.length - 1][0]}`
   }

@@ -32,6 +32,7 @@ import { atMost, figure, runAsScript, isMain, type BenchResult } from './lib/res
 import { median, round, sleep, summarize, type Summary } from './lib/stats.js'
 import { findFreePort } from '../src/store/embedded-redis.js'
 import { createKeys } from '../src/store/keys.js'
+import { decodeStreamEntry } from '../src/store/request-store.js'
 import { dispatchGroup } from '../workers/dispatcher.js'
 import { queueNames, queuePrefix } from '../workers/queues.js'
 
@@ -82,7 +83,7 @@ async function whereTheTimeGoes (redis: Redis, traced: Traced[]): Promise<Record
     const entries = await redis.xrange(key, start, '+', 'COUNT', 5000) as Array<[string, string[]]>
     if (entries.length === 0) break
     for (const [id, fields] of entries) {
-      const event = JSON.parse(fields[fields.indexOf('body') + 1]) as { type: string, requestId: string, at: string }
+      const event = decodeStreamEntry(id, fields)
       const t = event.type === 'request.submitted' ? byId.get(event.requestId) : undefined
       if (t === undefined) continue
       const at = Date.parse(event.at)

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { expandAuditBody } from '../domain/audit-body.js'
 import { ChainVerifier, type ChainEntry, type VerificationResult } from '../domain/audit-chain.js'
 import type { AuditEvent, EventType } from '../domain/events.js'
 import type { Keys } from './keys.js'
@@ -94,5 +95,5 @@ export class AuditLog {
 function toChainEntry ([id, fields]: [string, string[]]): ChainEntry {
   const map: Record<string, string> = {}
   for (let i = 0; i < fields.length; i += 2) map[fields[i]] = fields[i + 1]
-  return { id, seq: Number(map.seq), hash: map.hash ?? '', body: map.body ?? '' }
+  return { id, seq: Number(map.seq), hash: map.hash ?? '', body: expandAuditBody(map.body ?? '') }
 }

@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis'
+import { compactAuditBody, expandAuditBody } from '../domain/audit-body.js'
 import { bodyDigest, linkHash } from '../domain/audit-chain.js'
 import { canonicalJson } from '../domain/canonical-json.js'
 import type { AuditEvent } from '../domain/events.js'
@@ -128,18 +129,41 @@ declare module 'ioredis' {
 }
 
 const maxScanPerPage = 5000
-/** The canonical body of an event and the part of its SHA-256 that the chain link takes (see chainHash). */
-export function encodeAuditEvent (event: AuditEvent): { body: string, digest: Buffer } {
+/**
+ * An event as the stream keeps it (its canonical body in stored form, see
+ * domain/audit-body.ts) and the part of the canonical body's SHA-256 that the
+ * chain link takes (see chainHash).
+ */
+export function encodeAuditEvent (event: AuditEvent): { stored: string, digest: Buffer } {
   const body = canonicalJson(event)
-  return { body, digest: bodyDigest(body) }
+  return { stored: compactAuditBody(body), digest: bodyDigest(body) }
 }
 
 function optionalNumber (raw: string | undefined): number | undefined {
   return raw === undefined || raw === '' ? undefined : Number(raw)
 }
 
+type RecordMeta = Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
+
+/**
+ * The record's fixed descriptive fields, as one JSON array in this order (an
+ * object's keys would take as much room again in every record). Records
+ * written before hold a JSON object with these keys.
+ */
+const metaOrder = ['senderReference', 'priority', 'handlingCode', 'legalBasis', 'agreementId', 'language'] as const
+
+function encodeMeta (request: RecordMeta): string {
+  return JSON.stringify(metaOrder.map((field) => request[field]))
+}
+
+export function decodeMeta (text: string): RecordMeta {
+  const parsed = JSON.parse(text) as RecordMeta | string[]
+  if (!Array.isArray(parsed)) return parsed
+  return Object.fromEntries(metaOrder.map((field, i) => [field, parsed[i]])) as unknown as RecordMeta
+}
+
 function parseStored (id: string, hash: Record<string, string>, payload: Buffer | null, withPayload: boolean): StoredRequest {
-  const meta = JSON.parse(hash.meta) as Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
+  const meta = decodeMeta(hash.meta)
   return {
     id,
     type: hash.type as RequestType,
@@ -223,17 +247,10 @@ export class RequestStore {
   }
 
   async submit (request: NewRequest, boxScore: number, event: AuditEvent, idempotency: { key?: string, ttlSeconds: number }, aggregates?: AggregateDelta, nextDeadlineAt?: number): Promise<SubmitOutcome> {
-    const { body, digest } = encodeAuditEvent(event)
+    const { stored, digest } = encodeAuditEvent(event)
     // base64url: 21 bytes shorter than hex, and the record fits a smaller allocation.
     const bodyHash = request.bodyHash.toString('base64url')
-    const meta = JSON.stringify({
-      senderReference: request.senderReference,
-      priority: request.priority,
-      handlingCode: request.handlingCode,
-      legalBasis: request.legalBasis,
-      agreementId: request.agreementId,
-      language: request.language
-    })
+    const meta = encodeMeta(request)
     const k = this.keys
     const link = await this.#chain.next(digest)
     let result: string[]
@@ -249,7 +266,7 @@ export class RequestStore {
         k.auditTip,
         k.deadlines,
         request.id, request.senderReference, bodyHash, idempotency.ttlSeconds, idempotency.key === undefined ? '0' : '1',
-        boxScore, body, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
+        boxScore, stored, digest, aggregates === undefined ? '' : JSON.stringify(aggregates), k.prefix, request.sealedContent, request.bodyHash.toString('hex'),
         link === undefined ? '' : link.seq, link?.prev ?? '', link?.raw.toString('hex') ?? '', link?.raw ?? '',
         // The record's fields (ackOverdue and respOverdue are absent until set: absent reads as not overdue).
         request.type, request.sender, request.recipient, meta, request.submittedAt, request.ackDue ?? '', request.respDue,
@@ -314,7 +331,7 @@ export class RequestStore {
       change.events.length,
       link === undefined ? '' : link.seq, link?.prev ?? '', link?.raw.toString('hex') ?? '', link?.raw ?? ''
     ]
-    for (const { body, digest, listed } of encoded) args.push(body, digest, listed ? '1' : '0')
+    for (const { stored, digest, listed } of encoded) args.push(stored, digest, listed ? '1' : '0')
     for (const [field, value] of Object.entries(change.fields ?? {})) args.push(field, value)
     let result: string[]
     try {
@@ -392,5 +409,6 @@ export class RequestStore {
 export function decodeStreamEntry (id: string, fields: string[]): LoggedEvent & { hash: string, body: string } {
   const map: Record<string, string> = {}
   for (let i = 0; i < fields.length; i += 2) map[fields[i]] = fields[i + 1]
-  return { ...(JSON.parse(map.body) as AuditEvent), seq: Number(map.seq), id, hash: map.hash, body: map.body }
+  const body = expandAuditBody(map.body)
+  return { ...(JSON.parse(body) as AuditEvent), seq: Number(map.seq), id, hash: map.hash, body }
 }

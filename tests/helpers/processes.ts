@@ -29,6 +29,7 @@ import type { GatewayConfig } from '../../src/domain/types.js'
 import { AuditLog } from '../../src/store/audit-log.js'
 import { findFreePort } from '../../src/store/embedded-redis.js'
 import { createKeys } from '../../src/store/keys.js'
+import { decodeMeta, decodeStreamEntry } from '../../src/store/request-store.js'
 import { queueNames, queuePrefix } from '../../workers/queues.js'
 import { demoConfig } from './app.js'
 import type { Delivery } from './receiver.js'
@@ -459,7 +460,7 @@ export async function readStore (redisUrl: string, senders: string[]): Promise<S
       results.forEach(([err, fields], j) => {
         if (err) throw err
         const [meta, sender, status] = fields as Array<string | null>
-        records.set(ids[i + j], { senderReference: meta === null ? '' : (JSON.parse(meta) as { senderReference: string }).senderReference, sender: sender ?? '', status: status ?? '' })
+        records.set(ids[i + j], { senderReference: meta === null ? '' : decodeMeta(meta).senderReference, sender: sender ?? '', status: status ?? '' })
       })
     }
     const audit: StoreContents['audit'] = []
@@ -468,8 +469,7 @@ export async function readStore (redisUrl: string, senders: string[]): Promise<S
     for (;;) {
       const entries = await redis.xrange(keys.auditStream, start, '+', 'COUNT', 5000)
       for (const [id, fields] of entries) {
-        const body = fields[fields.indexOf('body') + 1]
-        const event = JSON.parse(body) as StoreContents['audit'][number]['event']
+        const event = JSON.parse(decodeStreamEntry(id, fields).body) as StoreContents['audit'][number]['event']
         audit.push({ id, event })
         if (event.type === 'request.submitted') submittedEvents.set(event.requestId, (submittedEvents.get(event.requestId) ?? 0) + 1)
       }

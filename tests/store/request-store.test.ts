@@ -2,7 +2,7 @@
 // payload in a key of its own written in the same Lua step, claims (sender
 // reference, idempotency key) holding the request's id. Records and claims
 // written by earlier versions (payload inside the hash, hex body hash, claims
-// of 'hash|id') are still read.
+// of 'hash|id', descriptive fields as an object) are still read.
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { bearer, buildApp, demoConfig, example, payloadKey } from '../helpers/app.js'
@@ -24,6 +24,8 @@ t.test('a submission writes the record and its payload key together; a replay or
   const id = created.json().id as string
   t.equal(await db.call('OBJECT', 'ENCODING', keys.request(id)), 'listpack', 'the record is a compact listpack')
   t.equal(await db.hexists(keys.request(id), 'content'), 0, 'no payload inside the record')
+  t.same(JSON.parse(await db.hget(keys.request(id), 'meta') ?? 'null'), ['STORE-1', body.priority, body.handling.code, body.legalBasis, 'coe1959-tr-moj-de-bfj', body.language],
+    'the descriptive fields are one array, without their names')
   const sealed = await db.getBuffer(keys.payload(id))
   t.ok(sealed !== null && sealed.subarray(0, 3).toString() === 'v2:', 'the payload key holds the binary sealed form')
   t.same(JSON.parse(cipher.open(id, sealed as Buffer)), body, 'which opens to the body as submitted')
@@ -60,8 +62,12 @@ t.test('records and claims written by earlier versions', async (t) => {
   // Rewrite it as an earlier version stored it.
   const hex = createHash('sha256').update(canonicalJson(body)).digest('hex')
   const sealed = await db.getBuffer(keys.payload(id))
-  await db.hset(keys.request(id), 'content', cipher.seal(id, cipher.open(id, sealed as Buffer)), 'bodyHash', hex)
+  const record = await new RequestStore(db).get(id, { payload: false })
+  const { senderReference, priority, handlingCode, legalBasis, agreementId, language } = record!
+  await db.hset(keys.request(id), 'content', cipher.seal(id, cipher.open(id, sealed as Buffer)), 'bodyHash', hex,
+    'meta', JSON.stringify({ senderReference, priority, handlingCode, legalBasis, agreementId, language }))
   await db.del(keys.payload(id))
+  t.same(await new RequestStore(db).get(id, { payload: false }), record, 'descriptive fields kept as an object read as before')
   await db.hset(keys.senderReferences('TR-MOJ'), 'LEGACY-1', `${hex}|${id}`)
   await db.set(keys.idempotency('TR-MOJ', 'legacy-1'), `${hex}|${id}`)
 
