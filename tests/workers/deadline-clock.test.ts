@@ -12,12 +12,13 @@ import { RequestStore } from '../../src/store/request-store.js'
 import { DeadlineClock } from '../../workers/deadline-clock.js'
 import { createDeadlineFirer, type DeadlineFirer } from '../../workers/deadlines.js'
 import { demoConfig, payloadKey } from '../helpers/app.js'
+import { agreementOf } from '../helpers/config.js'
 import { eventually } from '../helpers/fixtures.js'
 import { startRedis } from '../helpers/redis.js'
-import { agreement, mlaBody } from './harness.js'
+import { mlaBody } from './harness.js'
 
 const config = demoConfig()
-Object.assign(agreement(config, 'coe1959-tr-moj-nl-airs'), { acknowledgeWithin: 'PT1S', respondWithin: 'PT60S', reminderAtFraction: 0.5 })
+Object.assign(agreementOf(config, 'coe1959-tr-moj-nl-airs'), { acknowledgeWithin: 'PT1S', respondWithin: 'PT60S', reminderAtFraction: 0.5 })
 parseGatewayConfig(config, 'test config')
 const redis = await startRedis(t)
 const connection = new Redis(redis.url, { maxRetriesPerRequest: null })
