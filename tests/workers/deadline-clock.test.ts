@@ -92,6 +92,16 @@ t.test('a request that is gone leaves the deadline set when its entry comes up',
   t.equal(await store.nextDeadlineOf('no-such-request'), undefined, 'and the stray entry is removed')
 })
 
+t.test('forgetting the deadline of a request that is gone leaves a live request\'s entry alone', async (t) => {
+  const submitted = await service.submit(sender, { ...mlaBody(), recipient: 'DE-BFJ' } as SubmittedBody)
+  t.equal(submitted.kind, 'created', 'submitted')
+  const id = submitted.request.id
+  const entry = await store.nextDeadlineOf(id)
+  t.type(entry, 'number', 'the request has a deadline entry')
+  await store.forgetDeadlineIfGone(id)
+  t.equal(await store.nextDeadlineOf(id), entry, 'it is still there')
+})
+
 t.test('the clock fires nothing early and stops cleanly while idle', async (t) => {
   const submitted = await service.submit(sender, { ...mlaBody(), recipient: 'NL-AIRS' } as SubmittedBody)
   t.equal(submitted.kind, 'created', 'submitted')
