@@ -86,7 +86,7 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
     let ownCommit = false
     for (let round = 0; round < maxRoundsPerRequest; round++) {
       if (request === undefined) {
-        await service.store.rescheduleDeadline(requestId, -1, undefined)
+        await service.store.forgetDeadlineIfGone(requestId)
         return recorded
       }
       const fraction = fractionOf(request)

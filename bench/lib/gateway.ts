@@ -2,20 +2,22 @@
 // bodies, the real server in a child process (`rogatory serve`, what `npm start`
 // runs), and the request service in this process for fast fills through the
 // same store Lua as the API.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { mintDevToken } from '../../src/auth/dev-token.js'
 import { packageRoot } from '../../src/config/env.js'
-import { loadGatewayConfig, parseGatewayConfig } from '../../src/config/gateway-config.js'
+import { parseGatewayConfig } from '../../src/config/gateway-config.js'
 import type { Principal } from '../../src/domain/permissions.js'
 import type { GatewayConfig, Role } from '../../src/domain/types.js'
 import { RequestService, type SubmittedBody } from '../../src/services/request-service.js'
 import { PayloadCipher } from '../../src/store/payload-cipher.js'
 import { RequestStore } from '../../src/store/request-store.js'
 import { findFreePort } from '../../src/store/embedded-redis.js'
+import { spawnNode } from '../../tests/helpers/children.js'
+import { demoConfig, liftRateLimits, writeConfigFile } from '../../tests/helpers/config.js'
 import { cpuSeconds } from './proc.js'
 import { sleep } from './stats.js'
 
@@ -31,29 +33,15 @@ export const payloadKey = Buffer.alloc(32, 9)
  * (one counter update per API request, in Redis), as in production.
  */
 export function benchConfig (adjust: (config: GatewayConfig) => void = () => {}): GatewayConfig {
-  const config = structuredClone(loadGatewayConfig(join(root, 'config', 'demo.json')))
-  for (const authority of config.authorities) (authority as { rateLimit?: { max: number, timeWindowSeconds: number } }).rateLimit = { max: 1_000_000, timeWindowSeconds: 60 }
+  const config = structuredClone(demoConfig())
+  liftRateLimits(config)
   adjust(config)
   return parseGatewayConfig(config, 'bench config')
 }
 
-export function agreementOf (config: GatewayConfig, id: string): GatewayConfig['agreements'][number] {
-  const found = config.agreements.find((a) => a.id === id)
-  if (found === undefined) throw new Error(`the demo config has no agreement ${id}`)
-  return found
-}
-
-export function authorityOf (config: GatewayConfig, id: string): GatewayConfig['authorities'][number] {
-  const found = config.authorities.find((a) => a.id === id)
-  if (found === undefined) throw new Error(`the demo config has no authority ${id}`)
-  return found
-}
-
-export function writeConfig (config: GatewayConfig, dir: string): string {
-  const path = join(dir, 'gateway-config.json')
-  writeFileSync(path, JSON.stringify(config, null, 2))
-  return path
-}
+// Shared with the tests (tests/helpers/), re-exported for the benchmarks.
+export { agreementOf, authorityOf } from '../../tests/helpers/config.js'
+export { spawnNode }
 
 export function token (authority: string, roles: Role[] = ['agency', 'liaison']): string {
   return mintDevToken(devSecret, { authority, roles, sub: `bench@${authority}` }, 12 * 3600)
@@ -104,30 +92,6 @@ export interface SpawnGatewayOptions {
   nodeArgs?: string[]
 }
 
-const children = new Set<ChildProcess>()
-let exitHook = false
-
-function track (child: ChildProcess): void {
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  if (exitHook) return
-  exitHook = true
-  process.on('exit', () => { for (const c of children) try { c.kill('SIGKILL') } catch {} })
-}
-
-/** Spawns a node process running `entry` from the package root; its output is kept (tail) and echoed when it fails. */
-export function spawnNode (args: string[], env: Record<string, string>, unset: string[] = []): { child: ChildProcess, output: () => string } {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
-  for (const name of unset) delete fullEnv[name]
-  const child = spawn(process.execPath, args, { cwd: root, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
-  track(child)
-  let tail = ''
-  const keep = (chunk: Buffer): void => { tail = (tail + chunk.toString('utf8')).slice(-8000) }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
-  return { child, output: () => tail }
-}
-
 export async function waitForHttp (url: string, timeoutMs: number, child?: ChildProcess, output?: () => string): Promise<void> {
   const until = Date.now() + timeoutMs
   for (;;) {
@@ -156,7 +120,7 @@ export async function stopChild (child: ChildProcess, timeoutMs = 60_000): Promi
 /** `rogatory serve` with this configuration, production settings otherwise (appendfsync always). */
 export async function spawnGateway (opts: SpawnGatewayOptions): Promise<SpawnedGateway> {
   const port = await findFreePort()
-  const configPath = writeConfig(opts.config, opts.dataDir)
+  const configPath = writeConfigFile(opts.dataDir, opts.config)
   const env: Record<string, string> = {
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -172,7 +136,7 @@ export async function spawnGateway (opts: SpawnGatewayOptions): Promise<SpawnedG
     ...opts.env
   }
   const args = [...(opts.nodeArgs ?? []), ...(opts.dist === true ? ['dist/src/cli/rogatory.js', 'serve'] : ['--import', 'tsx', 'src/cli/rogatory.ts', 'serve'])]
-  const { child, output } = spawnNode(args, env, opts.redisUrl === undefined ? ['REDIS_URL'] : [])
+  const { child, output } = spawnNode(args, env, { unset: opts.redisUrl === undefined ? ['REDIS_URL'] : [] })
   const origin = `http://127.0.0.1:${port}`
   try {
     await waitForHttp(`${origin}/readyz`, 60_000, child, output)

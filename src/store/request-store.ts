@@ -371,6 +371,15 @@ export class RequestStore {
     return written === 1
   }
 
+  /**
+   * Removes the deadline entry of a request whose record is gone. Version −1
+   * matches no record, and the script drops the entry when the record is missing;
+   * a record that exists keeps its entry.
+   */
+  async forgetDeadlineIfGone (id: string): Promise<void> {
+    await this.rescheduleDeadline(id, -1, undefined)
+  }
+
   /** When the request next needs the deadline worker (ms), if it has an entry. */
   async nextDeadlineOf (id: string): Promise<number | undefined> {
     const score = await this.redis.zscore(this.keys.deadlines, id)

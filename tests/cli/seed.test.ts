@@ -33,6 +33,12 @@ async function connect (t: Test, url: string): Promise<Redis> {
   return redis
 }
 
+/** The plaintext of a record read with its payload (the default of RequestStore.get/getMany). */
+function openContent (record: StoredRequest): string {
+  if (record.sealedContent === undefined) throw new Error(`${record.senderReference} was read without its payload`)
+  return cipher.open(record.id, record.sealedContent)
+}
+
 /** Every request under a key prefix, by reference, with its history (types, times and actors). */
 async function history (redis: Redis, prefix: string): Promise<Map<string, { record: StoredRequest, events: string[] }>> {
   const store = new RequestStore(redis, prefix)
@@ -181,7 +187,7 @@ t.test('a realistic history, written as the gateway writes it, up to now', async
     const validate = createAjv().getSchema(schemaId('request'))
     if (validate === undefined) throw new Error('no request schema')
     for (const record of records.slice(0, 200)) {
-      const content = JSON.parse(cipher.open(record.id, record.sealedContent)) as Record<string, unknown>
+      const content = JSON.parse(openContent(record)) as Record<string, unknown>
       if (!validate(content)) t.fail(`${record.senderReference} is not valid`, { errors: validate.errors })
       t.equal(content.recipient, record.recipient)
       t.equal(content.senderReference, record.senderReference)
@@ -258,7 +264,7 @@ t.test('rogatory seed (runSeed)', async (t) => {
   const ids = (await redis.keys('rog:req:*')).map((key) => key.slice('rog:req:'.length))
   t.equal(ids.length, 120)
   const [record] = await new RequestStore(redis).getMany(ids.slice(0, 1))
-  t.match(JSON.parse(cipher.open(record.id, record.sealedContent)), { senderReference: record.senderReference }, 'sealed with the PAYLOAD_KEY')
+  t.match(JSON.parse(openContent(record)), { senderReference: record.senderReference }, 'sealed with the PAYLOAD_KEY')
 
   const twice = await captured(() => runSeed(['--requests', '120', '--days', '20', '--seed', '4']))
   t.match(JSON.parse(twice.stdout), { created: 0, skipped: 120 }, 'the same run again adds nothing')

@@ -6,9 +6,11 @@ import { join } from 'node:path'
 import app, { serverOptions } from '../../src/app.js'
 import { mintDevToken } from '../../src/auth/dev-token.js'
 import { packageRoot } from '../../src/config/env.js'
-import { loadGatewayConfig } from '../../src/config/gateway-config.js'
 import type { GatewayConfig, Role } from '../../src/domain/types.js'
+import { demoConfig } from './config.js'
 import { startRedis, type TestRedis } from './redis.js'
+
+export { demoConfig }
 
 export const devSecret = 'test-dev-secret-0123456789abcdef'
 export const payloadKey = Buffer.alloc(32, 7)
@@ -20,10 +22,6 @@ export interface TestApp {
   redis: TestRedis
   config: GatewayConfig
   token: (authority: string, roles?: Role[] | string, sub?: string) => string
-}
-
-export function demoConfig (): GatewayConfig {
-  return loadGatewayConfig(join(packageRoot(), 'config', 'demo.json'))
 }
 
 /** A complete valid POST body from schemas/examples (a fresh copy each call). */

@@ -13,14 +13,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import { mintDevToken } from '../../src/auth/dev-token.js'
-import { packageRoot } from '../../src/config/env.js'
 import { parseGatewayConfig } from '../../src/config/gateway-config.js'
 import type { VerificationResult } from '../../src/domain/audit-chain.js'
 import type { EventType } from '../../src/domain/events.js'
@@ -31,7 +30,8 @@ import { findFreePort } from '../../src/store/embedded-redis.js'
 import { createKeys } from '../../src/store/keys.js'
 import { decodeMeta, decodeStreamEntry } from '../../src/store/request-store.js'
 import { queueNames, queuePrefix } from '../../workers/queues.js'
-import { demoConfig } from './app.js'
+import { spawnNode } from './children.js'
+import { demoConfig, liftRateLimits, writeConfigFile } from './config.js'
 import type { Delivery } from './receiver.js'
 
 export { eventually } from './fixtures.js'
@@ -50,23 +50,6 @@ export const drillToken = (authority: string, roles: string[] = ['agency']): str
 
 // ---------------------------------------------------------------------------
 // Children
-
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function track (child: ChildProcess): void {
-  live.add(child)
-  child.once('exit', () => live.delete(child))
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.on('exit', () => {
-    for (const c of live) {
-      if (c.exitCode === null && c.signalCode === null) {
-        try { c.kill('SIGKILL') } catch {}
-      }
-    }
-  })
-}
 
 /** SIGKILLs `pid` within a second of this process's death; exits by itself when `pid` is gone. */
 function watchdog (pid: number): ChildProcess | undefined {
@@ -89,19 +72,13 @@ function killWatchdog (w: ChildProcess | undefined): void {
 export class Child {
   readonly child: ChildProcess
   readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-  #output = ''
+  readonly #output: () => string
   #watchdog: ChildProcess | undefined
 
   constructor (readonly name: string, entry: string, env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', entry], {
-      cwd: packageRoot(),
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    track(this.child)
-    const keep = (chunk: Buffer): void => { this.#output = (this.#output + chunk.toString()).slice(-64 * 1024) }
-    this.child.stdout?.on('data', keep)
-    this.child.stderr?.on('data', keep)
+    const { child, output } = spawnNode(['--import', 'tsx', entry], env, { keep: 64 * 1024 })
+    this.child = child
+    this.#output = output
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {
       killWatchdog(this.#watchdog)
       resolve({ code, signal })
@@ -112,7 +89,7 @@ export class Child {
   get pid (): number | undefined { return this.child.pid }
   get running (): boolean { return this.child.exitCode === null && this.child.signalCode === null }
   /** The last 64 KiB of stdout and stderr together. */
-  get output (): string { return this.#output }
+  get output (): string { return this.#output() }
 
   /** Sends `signal` (SIGKILL: a crash) and waits for the process to be gone. */
   async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -185,9 +162,7 @@ export const newPayloadKey = (): string => randomBytes(32).toString('base64')
 /** Writes a gateway config (validated first) to `dir`; returns its path for GATEWAY_CONFIG. */
 export async function writeGatewayConfig (dir: string, config: GatewayConfig, name = 'gateway-config.json'): Promise<string> {
   parseGatewayConfig(config, 'drill config')
-  const path = join(dir, name)
-  await writeFile(path, JSON.stringify(config, null, 2))
-  return path
+  return writeConfigFile(dir, config, name)
 }
 
 /**
@@ -197,7 +172,7 @@ export async function writeGatewayConfig (dir: string, config: GatewayConfig, na
  */
 export function drillConfig (): GatewayConfig {
   const config = demoConfig()
-  for (const authority of config.authorities) authority.rateLimit = { max: 1_000_000, timeWindowSeconds: 60 }
+  liftRateLimits(config)
   return config
 }
 

@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import pino from 'pino'
 import app, { serverOptions } from '../../src/app.js'
-import type { GatewayConfig } from '../../src/domain/types.js'
+import type { GatewayConfig, Role } from '../../src/domain/types.js'
 import { createMetrics } from '../../src/plugins/metrics.js'
 import { startWorkers } from '../../workers/runtime.js'
 import { queueNames, queuePrefix } from '../../workers/queues.js'
@@ -75,7 +75,7 @@ t.test('/readyz: 503 problem+json while Redis is down, 200 once it is back; /hea
 t.test('/metrics is for the admin role', async (t) => {
   const { app: server, token } = await buildApp(t)
   expectProblem(t, await server.inject({ method: 'GET', url: '/metrics' }), 401, 'no token')
-  for (const role of ['agency', 'liaison', 'auditor']) expectProblem(t, await get(server, token('TR-MOJ', [role]), '/metrics'), 403, role)
+  for (const role of ['agency', 'liaison', 'auditor'] satisfies Role[]) expectProblem(t, await get(server, token('TR-MOJ', [role]), '/metrics'), 403, role)
   const res = await get(server, token('TR-MOJ', ['admin']), '/metrics')
   t.equal(res.statusCode, 200)
   t.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/, 'Prometheus text format')

@@ -12,12 +12,13 @@ import { RequestStore } from '../../src/store/request-store.js'
 import { DeadlineClock } from '../../workers/deadline-clock.js'
 import { createDeadlineFirer, type DeadlineFirer } from '../../workers/deadlines.js'
 import { demoConfig, payloadKey } from '../helpers/app.js'
+import { agreementOf } from '../helpers/config.js'
 import { eventually } from '../helpers/fixtures.js'
 import { startRedis } from '../helpers/redis.js'
-import { agreement, mlaBody } from './harness.js'
+import { mlaBody } from './harness.js'
 
 const config = demoConfig()
-Object.assign(agreement(config, 'coe1959-tr-moj-nl-airs'), { acknowledgeWithin: 'PT1S', respondWithin: 'PT60S', reminderAtFraction: 0.5 })
+Object.assign(agreementOf(config, 'coe1959-tr-moj-nl-airs'), { acknowledgeWithin: 'PT1S', respondWithin: 'PT60S', reminderAtFraction: 0.5 })
 parseGatewayConfig(config, 'test config')
 const redis = await startRedis(t)
 const connection = new Redis(redis.url, { maxRetriesPerRequest: null })
@@ -89,6 +90,16 @@ t.test('a request that is gone leaves the deadline set when its entry comes up',
   await connection.zadd(store.keys.deadlines, Date.now() - 1000, 'no-such-request')
   t.same(await firer.fireDue('no-such-request', Date.now()), [], 'nothing to record')
   t.equal(await store.nextDeadlineOf('no-such-request'), undefined, 'and the stray entry is removed')
+})
+
+t.test('forgetting the deadline of a request that is gone leaves a live request\'s entry alone', async (t) => {
+  const submitted = await service.submit(sender, { ...mlaBody(), recipient: 'DE-BFJ' } as SubmittedBody)
+  t.equal(submitted.kind, 'created', 'submitted')
+  const id = submitted.request.id
+  const entry = await store.nextDeadlineOf(id)
+  t.type(entry, 'number', 'the request has a deadline entry')
+  await store.forgetDeadlineIfGone(id)
+  t.equal(await store.nextDeadlineOf(id), entry, 'it is still there')
 })
 
 t.test('the clock fires nothing early and stops cleanly while idle', async (t) => {

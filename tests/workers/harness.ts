@@ -18,6 +18,7 @@ import Fastify from 'fastify'
 import app, { serverOptions } from '../../src/app.js'
 import { mintDevToken } from '../../src/auth/dev-token.js'
 import { bearer, demoConfig, devSecret, example, payloadKey, type TestApp } from '../helpers/app.js'
+import { authorityOf, liftRateLimits } from '../helpers/config.js'
 import { eventually, redisClient } from '../helpers/fixtures.js'
 import { startRedis, type TestRedis } from '../helpers/redis.js'
 import { Receiver } from '../helpers/receiver.js'
@@ -46,29 +47,17 @@ export interface GatewayOptions {
 /** Paths of the receiver, one per authority. */
 export const hookPath = (authority: string): string => `/hooks/${authority.toLowerCase()}`
 
-export function agreement (config: GatewayConfig, id: string): GatewayConfig['agreements'][number] {
-  const found = config.agreements.find((a) => a.id === id)
-  if (found === undefined) throw new Error(`the demo config has no agreement ${id}`)
-  return found
-}
-
-export function authority (config: GatewayConfig, id: string): GatewayConfig['authorities'][number] {
-  const found = config.authorities.find((a) => a.id === id)
-  if (found === undefined) throw new Error(`the demo config has no authority ${id}`)
-  return found
-}
-
 /** Registers a webhook at the receiver (path hookPath(id)) for each of these authorities. */
 export function withWebhooks (config: GatewayConfig, receiver: Receiver, ids: string[], opts: { retryScheduleSeconds?: number[], timeoutMs?: number } = {}): void {
-  for (const id of ids) authority(config, id).webhook = receiver.webhook(hookPath(id), opts)
+  for (const id of ids) authorityOf(config, id).webhook = receiver.webhook(hookPath(id), opts)
 }
 
 /** The API on a fresh Redis and the receiver; no workers. */
 export async function startApi (t: Test, opts: Pick<GatewayOptions, 'configure'> = {}): Promise<Api> {
   const receiver = await Receiver.start(t)
   const config = demoConfig()
-  // The tests poll the API far faster than a partner would: lift the per-authority rate limit.
-  for (const a of config.authorities) a.rateLimit = { max: 1_000_000, timeWindowSeconds: 60 }
+  // The tests poll the API far faster than a partner would.
+  liftRateLimits(config)
   opts.configure?.(config, receiver)
   parseGatewayConfig(config, 'test config')
   const redis = await startRedis(t)

@@ -12,7 +12,6 @@
 // while the deadlines fire.
 import t, { type Test } from 'tap'
 import {
-  agreement,
   count,
   history,
   hookPath,
@@ -34,6 +33,7 @@ import {
   type HistoryEvent
 } from './harness.js'
 import { bearer } from '../helpers/app.js'
+import { agreementOf } from '../helpers/config.js'
 import { nextDeadlineAt } from '../../src/domain/deadlines.js'
 import type { GatewayConfig } from '../../src/domain/types.js'
 import type { Receiver } from '../helpers/receiver.js'
@@ -55,9 +55,9 @@ const BEPI = hookPath('FR-BEPI')
  */
 function configure (config: GatewayConfig, receiver: Receiver): void {
   withWebhooks(config, receiver, ['TR-MOJ', 'DE-BFJ', 'NL-AIRS', 'TR-PMM', 'FR-BEPI'], { retryScheduleSeconds: [0, 1, 1, 2], timeoutMs: 2000 })
-  Object.assign(agreement(config, 'coe1959-tr-moj-de-bfj'), { acknowledgeWithin: 'PT3S', respondWithin: 'PT6S', extensionMax: 'PT20S' })
-  Object.assign(agreement(config, 'coe1959-tr-moj-nl-airs'), { acknowledgeWithin: 'PT3S', respondWithin: 'PT6S' })
-  Object.assign(agreement(config, 'readmission-tr-pmm-fr-bepi'), { acknowledgeWithin: 'PT2S', respondWithin: 'PT4S' })
+  Object.assign(agreementOf(config, 'coe1959-tr-moj-de-bfj'), { acknowledgeWithin: 'PT3S', respondWithin: 'PT6S', extensionMax: 'PT20S' })
+  Object.assign(agreementOf(config, 'coe1959-tr-moj-nl-airs'), { acknowledgeWithin: 'PT3S', respondWithin: 'PT6S' })
+  Object.assign(agreementOf(config, 'readmission-tr-pmm-fr-bepi'), { acknowledgeWithin: 'PT2S', respondWithin: 'PT4S' })
   config.agreements.push({
     id: 'bilateral-tr-moj-de-bfj',
     parties: ['TR-MOJ', 'DE-BFJ'],
