@@ -69,6 +69,10 @@ function adapt (key: string, title: string, raw: unknown, command: string, secon
       const p99Goal = num(r.p99Goal)
       figures.push(figure(`p99 at ${String(r.halfRate ?? '½ max')} req/s`, r.gatewayP99AtHalfMs, 'ms', { baseline: r.bareP99AtHalfMs, ratio: num(r.p99Ratio), ...(p99Goal === undefined ? {} : { goal: `ratio ≤ ${p99Goal}`, met: (num(r.p99Ratio) ?? Infinity) <= p99Goal }) }))
     }
+    const cpu = num(r.gatewayCpuUsPerRequest)
+    const bareCpu = num(r.bareCpuUsPerRequest)
+    if (cpu !== undefined) figures.push(figure('CPU per request, server process (gateway ÷ bare)', cpu, 'µs', { baseline: bareCpu, ...(bareCpu === undefined || bareCpu === 0 ? {} : { ratio: cpu / bareCpu }) }))
+    if (num(r.gatewayRedisCpuUsPerRequest) !== undefined) figures.push(figure('CPU per request, the gateway\'s redis-server', r.gatewayRedisCpuUsPerRequest, 'µs'))
   } else if (key === 'reports' && r.large?.api !== undefined) {
     const goals = r.goals ?? {}
     figures.push(figure(`report via API, ${Number(r.large.requests).toLocaleString('en-US')} requests (median)`, r.large.api.medianMs, 'ms', {
