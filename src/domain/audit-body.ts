@@ -7,7 +7,8 @@
 // The chain hashes the canonical text, never the stored form.
 //
 // The table is part of the stored format: never change an entry or its place.
-// Fragments are replaced in table order, so one that contains another comes first.
+// Where fragments overlap, the earlier in the table wins, so one that contains
+// another comes first.
 
 const fragments = [
   // The gateway's own actor first: it holds fragments that follow.
@@ -48,18 +49,17 @@ const fragments = [
 const firstCode = 1
 if (fragments.length > 31) throw new Error('the audit body table holds at most 31 fragments')
 
-const codeOf = (index: number): string => String.fromCharCode(firstCode + index)
 const controlCharacter = /[\u0000-\u001f]/
 const storedCode = /[\u0001-\u001f]/g
+// One pass over the text: at each place, the first fragment of the table that matches there.
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const anyFragment = new RegExp(fragments.map(escapeRegExp).join('|'), 'g')
+const codeOfFragment = new Map<string, string>(fragments.map((fragment, i) => [fragment, String.fromCharCode(firstCode + i)]))
 
 /** The stored form of an event's canonical JSON. */
 export function compactAuditBody (canonical: string): string {
   if (controlCharacter.test(canonical)) throw new Error('an audit body holds a raw control character: it is not canonical JSON')
-  let stored = canonical
-  for (let i = 0; i < fragments.length; i++) {
-    if (stored.includes(fragments[i])) stored = stored.replaceAll(fragments[i], codeOf(i))
-  }
-  return stored
+  return canonical.replace(anyFragment, (fragment) => codeOfFragment.get(fragment) as string)
 }
 
 /** The canonical JSON an entry was stored from (plain JSON passes through unchanged). */
