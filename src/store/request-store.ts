@@ -146,20 +146,19 @@ function optionalNumber (raw: string | undefined): number | undefined {
 type RecordMeta = Pick<StoredRequest, 'senderReference' | 'priority' | 'handlingCode' | 'legalBasis' | 'agreementId' | 'language'>
 
 /**
- * The record's fixed descriptive fields, as one JSON array in this order (an
+ * The record's fixed descriptive fields, as one JSON array in a fixed order (an
  * object's keys would take as much room again in every record). Records
  * written before hold a JSON object with these keys.
  */
-const metaOrder = ['senderReference', 'priority', 'handlingCode', 'legalBasis', 'agreementId', 'language'] as const
-
 function encodeMeta (request: RecordMeta): string {
-  return JSON.stringify(metaOrder.map((field) => request[field]))
+  return JSON.stringify([request.senderReference, request.priority, request.handlingCode, request.legalBasis, request.agreementId, request.language])
 }
 
 export function decodeMeta (text: string): RecordMeta {
-  const parsed = JSON.parse(text) as RecordMeta | string[]
+  const parsed = JSON.parse(text) as RecordMeta | [string, RecordMeta['priority'], string, string, string, string]
   if (!Array.isArray(parsed)) return parsed
-  return Object.fromEntries(metaOrder.map((field, i) => [field, parsed[i]])) as unknown as RecordMeta
+  const [senderReference, priority, handlingCode, legalBasis, agreementId, language] = parsed
+  return { senderReference, priority, handlingCode, legalBasis, agreementId, language }
 }
 
 function parseStored (id: string, hash: Record<string, string>, payload: Buffer | null, withPayload: boolean): StoredRequest {
