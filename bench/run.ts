@@ -12,10 +12,11 @@
 // run as `node --import tsx bench/<name>.ts` and its figures are read back
 // from bench/results.json. A missing file is reported as "not available".
 //
-// Duration on the shared 2-core machine, quiet (2026-12-02): full run about
-// 40 min — intake ~2 min, e2e 3 min, lists 7 min (writing 1,000,000 requests
-// at ~3,400/s), reports ~22 min (its own 1,000,000-request seeding), deadlines
-// 3 min, memory 1 min; --quick about 3 minutes (results in bench/results-quick.json).
+// Duration on the shared 2-core machine, quiet (2026-12-02, from a fresh
+// clone): full run 28 min — intake 2.3 min, e2e 2.3 min, lists 6 min (writing
+// 1,000,000 requests at ~3,400/s), reports 14 min (its own 1,000,000-request
+// seeding), deadlines 2 min, memory 0.5 min; --quick about 3 minutes (results
+// in bench/results-quick.json).
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
