@@ -23,7 +23,11 @@
 // delayed jobs doing nothing, due on the same schedule (shifted to start
 // --baseline-lead s after they are enqueued); lateness = processing start − due.
 //
-//   node --import tsx bench/deadlines.ts [--count 10000] [--spread 2] [--rounds 3]
+// Before the measured rounds, one unmeasured round of each with --warmup
+// deadlines (default 2,000) warms the firing path up, as in a worker that has
+// been running: otherwise the first round measures the JIT compiling it.
+//
+//   node --import tsx bench/deadlines.ts [--count 10000] [--spread 2] [--rounds 3] [--warmup 2000]
 import { Queue, Worker, type Job } from 'bullmq'
 import { Redis } from 'ioredis'
 import pino from 'pino'
@@ -42,6 +46,7 @@ const flagSpec = {
   count: { type: 'number', default: 10_000, help: 'deadlines per round' },
   spread: { type: 'number', default: 2, help: 'seconds within which the N deadlines fall due' },
   rounds: { type: 'number', default: 3, help: 'rounds (each: the gateway, then the baseline)' },
+  warmup: { type: 'number', default: 2000, help: 'deadlines of the unmeasured warm-up round of each (0: none)' },
   'ack-within': { type: 'number', default: 20, help: 'shortest acknowledgement clock, seconds (raised when the fill would not finish in time)' },
   concurrency: { type: 'number', default: 128, help: 'submissions in flight during the fill' },
   'baseline-lead': { type: 'number', default: 5, help: 'seconds between enqueuing the baseline jobs and the first one falling due' },
@@ -96,7 +101,7 @@ async function dispatched (redis: Redis, key: string, timeoutMs: number): Promis
 
 export async function run (options: { quick?: boolean, argv?: string[] } = {}): Promise<BenchResult> {
   const flags = parseFlags(options.argv ?? [], flagSpec, 'usage: node --import tsx bench/deadlines.ts [flags]')
-  if (options.quick === true || flags.quick) Object.assign(flags, { count: Math.min(flags.count, 2000), rounds: 1, quick: true })
+  if (options.quick === true || flags.quick) Object.assign(flags, { count: Math.min(flags.count, 2000), rounds: 1, warmup: Math.min(flags.warmup, 500), quick: true })
   const started = performance.now()
   const runId = Date.now().toString(36)
   const pair = 'coe1959-tr-moj-de-bfj'
@@ -123,19 +128,19 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
   let baseLate: number[] = []
   const baseWorker = new Worker('bench-baseline', async (job: Job<{ dueAt: number }>) => { baseLate.push(Date.now() - job.data.dueAt) }, { connection: redis.client(), prefix: 'rogq', concurrency: 50 })
 
-  const gatewayRound = async (r: number): Promise<Lateness & { offsets: number[], ackSeconds: number }> => {
+  const gatewayRound = async (r: number | 'warm-up', count = flags.count): Promise<Lateness & { offsets: number[], ackSeconds: number }> => {
     const due = new Map<string, number>()
     const lastId = (await db.xrevrange(auditKey, '+', '-', 'COUNT', 1) as Array<[string, string[]]>)[0]?.[0] ?? '0-0'
     // Long enough for the fill (at the rate seen so far, with a margin) and the dispatch to finish first.
-    const ackSeconds = Math.max(flags['ack-within'], Math.ceil((flags.count / fillRate) * 2 + 15))
+    const ackSeconds = Math.max(flags['ack-within'], Math.ceil((count / fillRate) * 2 + 15))
     const start = Date.now()
     let k = 0
-    const clock = (): number => start + Math.floor((flags.spread * 1000 * Math.min(k++, flags.count - 1)) / flags.count)
+    const clock = (): number => start + Math.floor((flags.spread * 1000 * Math.min(k++, count - 1)) / count)
     const filler = fillService(redis.url, configWith(ackSeconds), clock)
-    log(`deadlines: round ${r}: submitting ${flags.count} requests recorded within ${flags.spread} s, acknowledgement due ${ackSeconds} s later`)
+    log(`deadlines: round ${r}: submitting ${count} requests recorded within ${flags.spread} s, acknowledgement due ${ackSeconds} s later`)
     const filled = await fill({
       service: filler.service,
-      count: flags.count,
+      count,
       concurrency: flags.concurrency,
       sender: 'TR-MOJ',
       body: (i) => mlaBody(`D-${runId}-${r}-${i}`, 'DE-BFJ'),
@@ -171,7 +176,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     return { summary, missing: due.size - late.size, spreadSeconds: (last - first) / 1000, scheduledAheadSeconds: ok ? scheduledAhead : Number.NaN, fillRate: filled.rate, offsets: dues.map((d) => d - first), ackSeconds, ...per }
   }
 
-  const baselineRound = async (r: number, offsets: number[]): Promise<Lateness> => {
+  const baselineRound = async (r: number | 'warm-up', offsets: number[]): Promise<Lateness> => {
     baseLate = []
     const first = Date.now() + flags['baseline-lead'] * 1000
     const jobs = offsets.map((offset, i) => ({ name: 'noop', data: { dueAt: first + offset }, opts: { jobId: `base_${runId}_${r}_${i}`, delay: first + offset - Date.now(), removeOnComplete: true } }))
@@ -193,6 +198,12 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
 
   const rounds: Array<{ gateway: Lateness, baseline: Lateness }> = []
   try {
+    // The firing path runs for the first time here (the pilot's clocks are days long): one
+    // unmeasured round of each warms it up, as a long-running worker is.
+    if (flags.warmup > 0) {
+      const { offsets } = await gatewayRound('warm-up', Math.min(flags.warmup, flags.count))
+      await baselineRound('warm-up', offsets)
+    }
     for (let r = 1; r <= flags.rounds; r++) {
       const { offsets, ackSeconds: _ack, ...gateway } = await gatewayRound(r)
       const baseline = await baselineRound(r, offsets)
@@ -217,7 +228,7 @@ export async function run (options: { quick?: boolean, argv?: string[] } = {}): 
     title: `5. Deadlines: ${flags.count.toLocaleString('en-US')} acknowledgement deadlines due within ${flags.spread} s`,
     at: new Date().toISOString(),
     durationSeconds: Math.round((performance.now() - started) / 1000),
-    command: `node --import tsx bench/deadlines.ts --count ${flags.count} --spread ${flags.spread} --rounds ${flags.rounds}`,
+    command: `node --import tsx bench/deadlines.ts --count ${flags.count} --spread ${flags.spread} --rounds ${flags.rounds} --warmup ${flags.warmup}`,
     params: { ...flags },
     baseline: `${flags.count} plain BullMQ delayed jobs doing nothing, due on the same relative schedule, same Redis, worker concurrency 50 (lateness = processing start − due)`,
     figures: [
