@@ -1,5 +1,5 @@
 import { directoryOf } from '../src/config/gateway-config.js'
-import { nextDeadlineAt, pendingDeadlines, type Deadline, type DeadlineKind } from '../src/domain/deadlines.js'
+import { pendingDeadlines, type Deadline, type DeadlineKind } from '../src/domain/deadlines.js'
 import type { EventType } from '../src/domain/events.js'
 import { gatewayActor } from '../src/domain/events.js'
 import { isOpen } from '../src/domain/lifecycle.js'
@@ -42,8 +42,6 @@ export interface DeadlineFirer {
 
 /** Fires deadlines. The stored record is the truth: whatever is no longer pending records nothing. */
 export function createDeadlineFirer (service: RequestService, config: GatewayConfig): DeadlineFirer {
-  const fractionOf = (request: StoredRequest): number | undefined => directoryOf(config).agreementById(request.agreementId)?.reminderAtFraction
-
   async function fire (deadline: Deadline, loaded?: StoredRequest): Promise<StoredRequest | undefined> {
     const dueAt = new Date(deadline.dueAt).toISOString()
     if (deadline.kind === 'acknowledgement_reminder' || deadline.kind === 'response_reminder') {
@@ -89,10 +87,9 @@ export function createDeadlineFirer (service: RequestService, config: GatewayCon
         await service.store.forgetDeadlineIfGone(requestId)
         return recorded
       }
-      const fraction = fractionOf(request)
-      const due = pendingDeadlines(request, fraction, now).filter((deadline) => deadline.fireAt <= now)
+      const due = pendingDeadlines(request, service.reminderFraction(request), now).filter((deadline) => deadline.fireAt <= now)
       if (due.length === 0) {
-        if (ownCommit || await service.store.rescheduleDeadline(requestId, request.version, nextDeadlineAt(request, fraction))) return recorded
+        if (ownCommit || await service.store.rescheduleDeadline(requestId, request.version, service.nextDeadline(request) ?? undefined)) return recorded
         request = await service.store.get(requestId, { payload: false })
         continue
       }

@@ -94,10 +94,12 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
     }
   })
   deliveryWorker.on('completed', (job, result) => { if (result !== 'no_target') opts.observer?.deliveryAttempt?.(job.data.authority, 'delivered') })
-  deliveryWorker.on('failed', (job) => { if (job !== undefined) opts.observer?.deliveryAttempt?.(job.data.authority, 'failed') })
+  deliveryWorker.on('failed', (job, err) => {
+    log.warn({ err, queue: deliveryWorker.name, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'job attempt failed')
+    if (job !== undefined) opts.observer?.deliveryAttempt?.(job.data.authority, 'failed')
+    opts.observer?.jobFailed?.(deliveryWorker.name)
+  })
   deliveryWorker.on('error', (err) => log.error({ err, queue: deliveryWorker.name }, 'worker error'))
-  deliveryWorker.on('failed', (job, err) => log.warn({ err, queue: deliveryWorker.name, jobId: job?.id, attemptsMade: job?.attemptsMade }, 'job attempt failed'))
-  deliveryWorker.on('failed', () => opts.observer?.jobFailed?.(deliveryWorker.name))
 
   const deadlines = createDeadlineFirer(service, opts.gatewayConfig)
   const deadlineClock = new DeadlineClock(store, deadlines, log, {
@@ -117,7 +119,7 @@ export async function startWorkers (opts: WorkerOptions): Promise<RunningWorkers
   await dispatcher.start()
 
   const sweep = async (): Promise<{ requests: number, scheduled: number }> => {
-    const result = await sweepDeadlines(store, opts.gatewayConfig)
+    const result = await sweepDeadlines(service, opts.gatewayConfig)
     log.info(result, 'deadline sweep done')
     return result
   }

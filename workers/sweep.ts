@@ -1,7 +1,5 @@
-import { directoryOf } from '../src/config/gateway-config.js'
-import { nextDeadlineAt } from '../src/domain/deadlines.js'
 import type { GatewayConfig } from '../src/domain/types.js'
-import type { RequestStore } from '../src/store/request-store.js'
+import type { RequestService } from '../src/services/request-service.js'
 
 const pageSize = 500
 
@@ -10,8 +8,8 @@ const pageSize = 500
  * to a restore from an older backup, a hand-edited keyspace, a bug). Existing
  * entries are left alone: each commit keeps its own request's entry right.
  */
-export async function sweepDeadlines (store: RequestStore, config: GatewayConfig): Promise<{ requests: number, scheduled: number }> {
-  const directory = directoryOf(config)
+export async function sweepDeadlines (service: RequestService, config: GatewayConfig): Promise<{ requests: number, scheduled: number }> {
+  const store = service.store
   let requests = 0
   let scheduled = 0
   for (const authority of config.authorities) {
@@ -24,8 +22,8 @@ export async function sweepDeadlines (store: RequestStore, config: GatewayConfig
       const scores = await store.redis.zmscore(store.keys.deadlines, ...ids)
       const open = await store.getMany(ids.filter((_, index) => scores[index] === null), { payload: false })
       const written = await Promise.all(open.map(async (request) => {
-        const next = nextDeadlineAt(request, directory.agreementById(request.agreementId)?.reminderAtFraction)
-        return next !== undefined && await store.rescheduleDeadline(request.id, request.version, next, true)
+        const next = service.nextDeadline(request)
+        return next !== null && await store.rescheduleDeadline(request.id, request.version, next, true)
       }))
       scheduled += written.filter(Boolean).length
       if (ids.length < pageSize) break

@@ -247,10 +247,14 @@ export class RequestService {
     })
   }
 
+  /** Where in each clock its reminder falls, by the request's agreement (undefined: the default). */
+  reminderFraction (request: Pick<StoredRequest, 'agreementId'>): number | undefined {
+    return directoryOf(this.config).agreementById(request.agreementId)?.reminderAtFraction
+  }
+
   /** When a request in this state next needs the deadline worker (null: never). */
   nextDeadline (request: StoredRequest): number | null {
-    const fraction = directoryOf(this.config).agreementById(request.agreementId)?.reminderAtFraction
-    return nextDeadlineAt(request, fraction) ?? null
+    return nextDeadlineAt(request, this.reminderFraction(request)) ?? null
   }
 
   /** The free-text exchange (questions, answers, reasons): personal data, so sealed like the payload. */

@@ -301,8 +301,9 @@ export class EmbeddedRedis extends EventEmitter {
       // metadata, the event id list, sealed messages): up to 512 bytes a value
       // they stay listpacks, about a fifth of a hashtable's size.
       ['hash-max-listpack-value', '512'],
-      // Audit entries are ~550 bytes: 16 KB stream nodes hold ~30 of them, so the
-      // per-node overhead (radix tree, master entry) is spread over more entries.
+      // Audit entries are ~350 bytes (their stored form, see domain/audit-body.ts):
+      // 16 KB stream nodes hold ~45 of them, so the per-node overhead (radix
+      // tree, master entry) is spread over more entries.
       ['stream-node-max-bytes', '16384']
     ]
     if ('path' in ep) {

@@ -273,13 +273,15 @@ if expectedSeq == '' then expectedSeq = nil end
 local id = string.match(KEYS[1], '([^:]+)$')
 local listed = current[3] or ''
 local streamIds = {}
+-- The chain head after this change: the last event appended (read from the tip only if none).
+local headSeq, headHash
 local i = 12
 for n = 1, eventCount do
   local sid
   if n == 1 then
-    sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], expectedSeq, ARGV[9], ARGV[10], ARGV[11])
+    sid, headSeq, headHash = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], expectedSeq, ARGV[9], ARGV[10], ARGV[11])
   else
-    sid = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], nil, '', '', '')
+    sid, headSeq, headHash = appendAudit(KEYS[6], KEYS[7], ARGV[i], ARGV[i + 1], nil, '', '', '')
   end
   if ARGV[i + 2] == '1' then
     if listed == '' then listed = sid else listed = listed .. ',' .. sid end
@@ -311,7 +313,8 @@ elseif ARGV[6] ~= '' then
   redis.call('ZADD', KEYS[8], ARGV[6], id)
 end
 applyAggregates(ARGV[5], ARGV[4])
-local seq, hash = head()
+local seq, hash
+if headSeq then seq, hash = tostring(headSeq), headHash else seq, hash = head() end
 local result = { 'ok', version, seq, hash }
 for _, sid in ipairs(streamIds) do result[#result + 1] = sid end
 return result
@@ -362,7 +365,16 @@ return { lastScore, lastId, '0', unpack(found) }
  */
 export const claimDueDeadlinesLua = `
 local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]), 'WITHSCORES')
-for j = 1, #due, 2 do redis.call('ZADD', KEYS[1], ARGV[2], due[j]) end
+-- One ZADD per 500 entries (score, member pairs), well within Lua's argument limit.
+local leased = {}
+for j = 1, #due, 2 do
+  leased[#leased + 1] = ARGV[2]
+  leased[#leased + 1] = due[j]
+  if #leased == 1000 or j + 1 == #due then
+    redis.call('ZADD', KEYS[1], unpack(leased))
+    leased = {}
+  end
+end
 return due
 `
 
